@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kvnet private interfaces: the worker, the memory table, the virtqueue
+ * engine and the device core. net.c builds the virtio-net device on top.
+ */
+#ifndef KVNET_H
+#define KVNET_H
+
+#include <linux/atomic.h>
+#include <linux/kvnet.h>
+#include <linux/llist.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/types.h>
+#include <linux/vhost_types.h>
+#include <linux/virtio_ring.h>
+#include <linux/wait.h>
+
+struct kvnet_dev;
+struct kvnet_work;
+
+typedef void (*kvnet_work_fn_t)(struct kvnet_work *work);
+
+/* A unit of work for the device's worker thread; queued at most once. */
+struct kvnet_work {
+	struct llist_node node;
+	kvnet_work_fn_t fn;
+	unsigned long flags;
+#define KVNET_WORK_QUEUED 0
+};
+
+/*
+ * A wait-queue entry on a file (the kick eventfd, later the backend
+ * socket) that queues @work whenever the file signals one of @mask.
+ */
+struct kvnet_poll {
+	poll_table table;
+	wait_queue_head_t *wqh;
+	wait_queue_entry_t wait;
+	struct kvnet_work work;
+	__poll_t mask;
+	struct kvnet_dev *dev;
+	atomic64_t wakeups;
+};
+
+void kvnet_work_init(struct kvnet_work *work, kvnet_work_fn_t fn);
+void kvnet_work_queue(struct kvnet_dev *dev, struct kvnet_work *work);
+void kvnet_poll_init(struct kvnet_poll *poll, kvnet_work_fn_t fn,
+		     __poll_t mask, struct kvnet_dev *dev);
+int kvnet_poll_start(struct kvnet_poll *poll, struct file *file);
+void kvnet_poll_stop(struct kvnet_poll *poll);
+int kvnet_worker_start(struct kvnet_dev *dev);
+void kvnet_worker_stop(struct kvnet_dev *dev);
+void kvnet_dev_flush(struct kvnet_dev *dev);
+
+struct kvnet_mem_region {
+	u64 gpa;
+	u64 size;
+	u64 uaddr;
+};
+
+/* Guest memory table, sorted by guest address; never changed once built. */
+struct kvnet_mem {
+	u32 nregions;
+	struct kvnet_mem_region regions[];
+};
+
+struct kvnet_mem *kvnet_mem_from_user(struct vhost_memory __user *m);
+void kvnet_mem_free(struct kvnet_mem *mem);
+
+/**
+ * struct kvnet_vq - one virtqueue
+ *
+ * Everything below @mutex is protected by it; the worker holds it while a
+ * handler runs. Ioctls that change the configuration hold the device mutex
+ * too, taken first.
+ */
+struct kvnet_vq {
+	struct kvnet_dev *dev;
+	unsigned int index;
+	kvnet_work_fn_t handle_kick;
+
+	struct mutex mutex; /* see above */
+	unsigned int num;
+	vring_desc_t __user *desc;
+	vring_avail_t __user *avail;
+	vring_used_t __user *used;
+	u16 last_avail_idx;
+	u16 avail_idx;
+	u16 last_used_idx;
+	/* A buffer was taken since the base was last set: format is fixed. */
+	bool consumed;
+	/* GET_VRING_BASE stopped the queue; a restart clears this. */
+	bool stopped;
+	/* The guest broke the ring; the VMM must reset the queue. */
+	bool broken;
+	u32 endian;
+	u32 busyloop_timeout;
+	u64 features;
+	struct kvnet_mem *mem;
+	struct file *kick;
+	struct eventfd_ctx *call_ctx;
+	struct eventfd_ctx *err_ctx;
+	struct kvnet_poll poll;
+	/* The backend; NULL when detached. */
+	void *private;
+	struct kvnet_vring_stats stats;
+};
+
+void kvnet_vq_init(struct kvnet_vq *vq, struct kvnet_dev *dev,
+		   unsigned int index, kvnet_work_fn_t handle_kick);
+void kvnet_vq_reset(struct kvnet_vq *vq);
+void kvnet_vq_put_files(struct kvnet_vq *vq);
+bool kvnet_vq_running(const struct kvnet_vq *vq);
+bool kvnet_vq_ring_ok(const struct kvnet_vq *vq);
+void kvnet_vq_restart(struct kvnet_vq *vq);
+void kvnet_vq_signal(struct kvnet_vq *vq);
+long kvnet_vq_ioctl(struct kvnet_dev *dev, unsigned int ioctl,
+		    void __user *argp);
+long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp);
+
+/**
+ * struct kvnet_dev - the device core shared by every kvnet device type
+ * @mutex: serialises configuration; taken before any vq mutex
+ * @mm: the owner's address space, pinned from SET_OWNER to reset/close
+ * @worker: the kernel thread that runs all work, in @mm
+ * @work_list: work queued for @worker
+ * @features: acked virtio features
+ * @mem: current memory table; each vq holds a copy of the pointer
+ * @vqs: the device's virtqueues
+ * @nvqs: number of @vqs
+ */
+struct kvnet_dev {
+	struct mutex mutex; /* see above */
+	struct mm_struct *mm;
+	struct task_struct *worker;
+	struct llist_head work_list;
+	u64 features;
+	struct kvnet_mem *mem;
+	struct kvnet_vq **vqs;
+	unsigned int nvqs;
+};
+
+void kvnet_dev_init(struct kvnet_dev *dev, struct kvnet_vq **vqs,
+		    unsigned int nvqs);
+long kvnet_dev_check_owner(struct kvnet_dev *dev, unsigned int ioctl);
+long kvnet_dev_ioctl(struct kvnet_dev *dev, unsigned int ioctl,
+		     void __user *argp);
+void kvnet_dev_stop_polls(struct kvnet_dev *dev);
+void kvnet_dev_cleanup(struct kvnet_dev *dev);
+long kvnet_dev_set_features(struct kvnet_dev *dev, u64 features,
+			    u64 format_features);
+
+#endif /* KVNET_H */
