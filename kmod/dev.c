@@ -9,10 +9,13 @@
 
 #include "kvnet.h"
 
+static atomic_t kvnet_dev_ids = ATOMIC_INIT(0);
+
 void kvnet_dev_init(struct kvnet_dev *dev, struct kvnet_vq **vqs,
 		    unsigned int nvqs)
 {
 	mutex_init(&dev->mutex);
+	dev->id = atomic_inc_return(&kvnet_dev_ids);
 	dev->mm = NULL;
 	dev->worker = NULL;
 	init_llist_head(&dev->work_list);

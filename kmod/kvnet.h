@@ -12,6 +12,7 @@
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/types.h>
+#include <linux/uio.h>
 #include <linux/vhost_types.h>
 #include <linux/virtio_ring.h>
 #include <linux/wait.h>
@@ -53,6 +54,11 @@ int kvnet_worker_start(struct kvnet_dev *dev);
 void kvnet_worker_stop(struct kvnet_dev *dev);
 void kvnet_dev_flush(struct kvnet_dev *dev);
 
+/* Segments of one chain: as many as an skb or a sendmsg can take. */
+#define KVNET_IOV_MAX UIO_MAXIOV
+/* Guest memory regions one indirect table may span. */
+#define KVNET_INDIRECT_SEGS 8
+
 struct kvnet_mem_region {
 	u64 gpa;
 	u64 size;
@@ -67,6 +73,8 @@ struct kvnet_mem {
 
 struct kvnet_mem *kvnet_mem_from_user(struct vhost_memory __user *m);
 void kvnet_mem_free(struct kvnet_mem *mem);
+int kvnet_mem_translate(const struct kvnet_mem *mem, u64 gpa, u32 len,
+			struct iovec *iov, unsigned int iov_max);
 
 /**
  * struct kvnet_vq - one virtqueue
@@ -88,6 +96,10 @@ struct kvnet_vq {
 	u16 last_avail_idx;
 	u16 avail_idx;
 	u16 last_used_idx;
+	u16 used_flags;
+	/* The used index the guest was last told about, for EVENT_IDX. */
+	u16 signalled_used;
+	bool signalled_used_valid;
 	/* A buffer was taken since the base was last set: format is fixed. */
 	bool consumed;
 	/* GET_VRING_BASE stopped the queue; a restart clears this. */
@@ -105,6 +117,28 @@ struct kvnet_vq {
 	/* The backend; NULL when detached. */
 	void *private;
 	struct kvnet_vring_stats stats;
+	/* Scratch copy of the indirect table being walked. */
+	struct vring_desc indirect[KVNET_IOV_MAX];
+};
+
+/**
+ * struct kvnet_chain - one descriptor chain taken from the avail ring
+ * @head: its head index, for the used ring
+ * @out: device-readable entries at the start of @iov
+ * @in: device-writable entries after them
+ * @out_len: bytes readable
+ * @in_len: bytes writable
+ * @iov: the caller's array
+ * @iov_max: its size
+ */
+struct kvnet_chain {
+	u16 head;
+	unsigned int out;
+	unsigned int in;
+	size_t out_len;
+	size_t in_len;
+	struct iovec *iov;
+	unsigned int iov_max;
 };
 
 void kvnet_vq_init(struct kvnet_vq *vq, struct kvnet_dev *dev,
@@ -119,9 +153,22 @@ long kvnet_vq_ioctl(struct kvnet_dev *dev, unsigned int ioctl,
 		    void __user *argp);
 long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp);
 
+void kvnet_vq_fail(struct kvnet_vq *vq, const char *reason);
+int kvnet_vq_start_access(struct kvnet_vq *vq);
+int kvnet_vq_get_chain(struct kvnet_vq *vq, struct kvnet_chain *c);
+void kvnet_vq_unget_chains(struct kvnet_vq *vq, unsigned int n);
+void kvnet_vq_used_elem(const struct kvnet_vq *vq, struct vring_used_elem *e,
+			u16 head, u32 len);
+int kvnet_vq_add_used(struct kvnet_vq *vq, const struct vring_used_elem *elems,
+		      unsigned int count);
+void kvnet_vq_notify(struct kvnet_vq *vq);
+void kvnet_vq_disable_notify(struct kvnet_vq *vq);
+bool kvnet_vq_enable_notify(struct kvnet_vq *vq);
+
 /**
  * struct kvnet_dev - the device core shared by every kvnet device type
  * @mutex: serialises configuration; taken before any vq mutex
+ * @id: a number naming the device in log messages
  * @mm: the owner's address space, pinned from SET_OWNER to reset/close
  * @worker: the kernel thread that runs all work, in @mm
  * @work_list: work queued for @worker
@@ -132,6 +179,7 @@ long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp);
  */
 struct kvnet_dev {
 	struct mutex mutex; /* see above */
+	unsigned int id;
 	struct mm_struct *mm;
 	struct task_struct *worker;
 	struct llist_head work_list;

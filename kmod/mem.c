@@ -133,3 +133,65 @@ void kvnet_mem_free(struct kvnet_mem *mem)
 {
 	kvfree(mem);
 }
+
+/* The region holding @gpa, or NULL. The table is sorted and disjoint. */
+static const struct kvnet_mem_region *
+kvnet_mem_find(const struct kvnet_mem *mem, u64 gpa)
+{
+	u32 lo = 0, hi = mem->nregions;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		const struct kvnet_mem_region *r = &mem->regions[mid];
+
+		if (gpa < r->gpa)
+			hi = mid;
+		else if (gpa - r->gpa >= r->size)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+/**
+ * kvnet_mem_translate() - map a guest range to the owner's addresses
+ * @mem: the memory table, or NULL if none was set
+ * @gpa: guest-physical start, from the guest
+ * @len: length, from the guest
+ * @iov: filled with one entry per region the range crosses
+ * @iov_max: room in @iov
+ *
+ * Return: the number of entries used (0 for an empty range), -EFAULT if
+ * any byte of the range is outside the table or the range wraps, or
+ * -ENOBUFS if it needs more than @iov_max entries.
+ */
+int kvnet_mem_translate(const struct kvnet_mem *mem, u64 gpa, u32 len,
+			struct iovec *iov, unsigned int iov_max)
+{
+	unsigned int n = 0;
+	u64 last;
+
+	if (!len)
+		return 0;
+	if (!mem || check_add_overflow(gpa, (u64)len - 1, &last))
+		return -EFAULT;
+
+	while (len) {
+		const struct kvnet_mem_region *r = kvnet_mem_find(mem, gpa);
+		u64 off, chunk;
+
+		if (!r)
+			return -EFAULT;
+		if (n == iov_max)
+			return -ENOBUFS;
+		off = gpa - r->gpa;
+		chunk = min_t(u64, len, r->size - off);
+		iov[n].iov_base = u64_to_user_ptr(r->uaddr + off);
+		iov[n].iov_len = chunk;
+		n++;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return n;
+}

@@ -16,6 +16,7 @@
 #include <linux/uaccess.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_byteorder.h>
 #include <linux/virtio_net.h>
 
 #include "kvnet.h"
@@ -43,19 +44,337 @@ enum {
 /* No IOTLB, so no backend features. */
 #define KVNET_NET_BACKEND_FEATURES 0ULL
 
+static unsigned int weight_packets = 256;
+module_param(weight_packets, uint, 0644);
+MODULE_PARM_DESC(weight_packets,
+		 "Packets a queue may move per wakeup before yielding (default 256)");
+
+static unsigned int weight_bytes = 0x80000;
+module_param(weight_bytes, uint, 0644);
+MODULE_PARM_DESC(weight_bytes,
+		 "Bytes a queue may move per wakeup before yielding (default 512 KiB)");
+
+/* Used entries gathered before they are published to the guest. */
+#define KVNET_NET_USED_BATCH 64
+
+/**
+ * struct kvnet_net_vq - a virtio-net queue
+ * @vq: the ring engine's queue
+ * @sock_poll: wakes the queue when the backend socket becomes readable
+ *	(RX) or writable again (TX)
+ * @iov: buffers of the chains being processed
+ * @heads: used entries not yet published
+ * @nheads: how many
+ *
+ * Everything is protected by the vq mutex.
+ */
+struct kvnet_net_vq {
+	struct kvnet_vq vq;
+	struct kvnet_poll sock_poll;
+	struct iovec iov[KVNET_IOV_MAX];
+	struct vring_used_elem heads[KVNET_IOV_MAX];
+	unsigned int nheads;
+};
+
 struct kvnet_net {
 	struct kvnet_dev dev;
-	struct kvnet_vq vqs[KVNET_NET_VQ_MAX];
+	struct kvnet_net_vq vqs[KVNET_NET_VQ_MAX];
 	struct kvnet_vq *vq_ptrs[KVNET_NET_VQ_MAX];
 };
 
-static void kvnet_net_handle(struct kvnet_work *work)
+static struct kvnet_net_vq *kvnet_net_vq(struct kvnet_vq *vq)
 {
-	struct kvnet_vq *vq = container_of(work, struct kvnet_vq, poll.work);
+	return container_of(vq, struct kvnet_net_vq, vq);
+}
+
+/* The virtio-net header the guest puts before every packet. */
+static size_t kvnet_net_hdr_len(const struct kvnet_vq *vq)
+{
+	if (vq->features & (BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |
+			    BIT_ULL(VIRTIO_F_VERSION_1)))
+		return sizeof(struct virtio_net_hdr_mrg_rxbuf);
+	return sizeof(struct virtio_net_hdr);
+}
+
+/*
+ * With VHOST_NET_F_VIRTIO_NET_HDR we add and strip the header ourselves;
+ * otherwise the backend (a tap with IFF_VNET_HDR) handles it.
+ */
+static size_t kvnet_net_own_hdr_len(const struct kvnet_vq *vq)
+{
+	if (vq->features & BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR))
+		return kvnet_net_hdr_len(vq);
+	return 0;
+}
+
+static void kvnet_net_flush_used(struct kvnet_net_vq *nvq)
+{
+	struct kvnet_vq *vq = &nvq->vq;
+
+	if (!nvq->nheads)
+		return;
+	if (!kvnet_vq_add_used(vq, nvq->heads, nvq->nheads))
+		kvnet_vq_notify(vq);
+	nvq->nheads = 0;
+}
+
+/* Out of budget: let other work run and come back. */
+static bool kvnet_net_exceeds_weight(struct kvnet_vq *vq,
+				     unsigned int packets, size_t bytes)
+{
+	if (packets < weight_packets && bytes < weight_bytes)
+		return false;
+	vq->stats.requeues++;
+	kvnet_work_queue(vq->dev, &vq->poll.work);
+	return true;
+}
+
+static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
+{
+	struct kvnet_vq *vq = &nvq->vq;
+	size_t own_hlen = kvnet_net_own_hdr_len(vq);
+	size_t hdr_len = kvnet_net_hdr_len(vq);
+	struct kvnet_chain c = { .iov = nvq->iov, .iov_max = KVNET_IOV_MAX };
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	unsigned int packets = 0;
+	size_t bytes = 0;
+	int ret;
+
+	kvnet_poll_stop(&nvq->sock_poll);
+	kvnet_vq_disable_notify(vq);
+
+	for (;;) {
+		ret = kvnet_vq_get_chain(vq, &c);
+		if (ret < 0)
+			break;
+		if (!ret) {
+			if (unlikely(kvnet_vq_enable_notify(vq))) {
+				kvnet_vq_disable_notify(vq);
+				continue;
+			}
+			break;
+		}
+		if (unlikely(c.in)) {
+			kvnet_vq_fail(vq, "writable descriptor on the TX queue");
+			break;
+		}
+		if (unlikely(c.out_len < hdr_len)) {
+			kvnet_vq_fail(vq, "TX buffer shorter than the virtio-net header");
+			break;
+		}
+
+		iov_iter_init(&msg.msg_iter, ITER_SOURCE, c.iov, c.out,
+			      c.out_len);
+		iov_iter_advance(&msg.msg_iter, own_hlen);
+		ret = sock->ops->sendmsg(sock, &msg, c.out_len - own_hlen);
+		if (unlikely(ret == -EAGAIN || ret == -ENOMEM ||
+			     ret == -ENOBUFS)) {
+			/* Backend full: retry this chain when it drains. */
+			kvnet_vq_unget_chains(vq, 1);
+			kvnet_poll_start(&nvq->sock_poll, sock->file);
+			break;
+		}
+
+		/* A packet the backend refused is dropped, as a NIC would. */
+		kvnet_vq_used_elem(vq, &nvq->heads[nvq->nheads++], c.head, 0);
+		if (nvq->nheads == KVNET_NET_USED_BATCH)
+			kvnet_net_flush_used(nvq);
+		packets++;
+		bytes += c.out_len - hdr_len;
+		if (kvnet_net_exceeds_weight(vq, packets, bytes))
+			break;
+	}
+	kvnet_net_flush_used(nvq);
+	vq->stats.packets += packets;
+	vq->stats.bytes += bytes;
+}
+
+/*
+ * Collect RX chains until they hold @need bytes. Their buffers go to
+ * nvq->iov, their used entries (lengths trimmed to what is needed) to
+ * nvq->heads.
+ *
+ * Return: the number of chains, 0 if the guest has too few buffers (none
+ * is kept), or a negative errno with the queue failed.
+ */
+static int kvnet_net_get_rx_bufs(struct kvnet_net_vq *nvq, size_t need,
+				 unsigned int max_chains, unsigned int *niov)
+{
+	struct kvnet_vq *vq = &nvq->vq;
+	struct kvnet_chain c;
+	unsigned int chains = 0, iovs = 0;
+	size_t got = 0;
+	int ret;
+
+	while (got < need && chains < max_chains) {
+		c.iov = nvq->iov + iovs;
+		c.iov_max = KVNET_IOV_MAX - iovs;
+		ret = kvnet_vq_get_chain(vq, &c);
+		if (ret < 0)
+			return ret;
+		if (!ret) {
+			kvnet_vq_unget_chains(vq, chains);
+			return 0;
+		}
+		if (unlikely(c.out)) {
+			kvnet_vq_fail(vq, "readable descriptor on the RX queue");
+			return -EINVAL;
+		}
+		kvnet_vq_used_elem(vq, &nvq->heads[chains], c.head,
+				   min(c.in_len, need - got));
+		got += c.in_len;
+		iovs += c.in;
+		chains++;
+	}
+	*niov = iovs;
+	return chains;
+}
+
+/* Drop the packet at the head of the socket: it can never fit. */
+static void kvnet_net_discard_rx(struct socket *sock)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
+	struct kvec kv;
+	u8 byte;
+
+	kv.iov_base = &byte;
+	kv.iov_len = sizeof(byte);
+	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &kv, 1, sizeof(byte));
+	sock->ops->recvmsg(sock, &msg, sizeof(byte), MSG_DONTWAIT | MSG_TRUNC);
+}
+
+/* Write the header fields the backend did not: ours, and num_buffers. */
+static int kvnet_net_fill_rx_hdr(struct kvnet_vq *vq, struct iov_iter *hdr,
+				 size_t own_hlen, u16 chains)
+{
+	struct virtio_net_hdr gso = { .gso_type = VIRTIO_NET_HDR_GSO_NONE };
+	__virtio16 num_buffers;
+	bool le = (vq->features & BIT_ULL(VIRTIO_F_VERSION_1)) ||
+		  virtio_legacy_is_little_endian();
+
+	if (own_hlen) {
+		if (copy_to_iter(&gso, sizeof(gso), hdr) != sizeof(gso))
+			return -EFAULT;
+	} else {
+		iov_iter_advance(hdr, sizeof(gso));
+	}
+	if (kvnet_net_hdr_len(vq) == sizeof(gso))
+		return 0;
+
+	/* Version 1 devices always set it; 1 without MRG_RXBUF. */
+	num_buffers = __cpu_to_virtio16(le, chains);
+	if (copy_to_iter(&num_buffers, sizeof(num_buffers), hdr) !=
+	    sizeof(num_buffers))
+		return -EFAULT;
+	return 0;
+}
+
+static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
+{
+	struct kvnet_vq *vq = &nvq->vq;
+	size_t own_hlen = kvnet_net_own_hdr_len(vq);
+	size_t hdr_len = kvnet_net_hdr_len(vq);
+	bool mergeable = vq->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	unsigned int max_chains = mergeable ? min_t(unsigned int, vq->num,
+						    KVNET_IOV_MAX) : 1;
+	unsigned int packets = 0, niov;
+	struct iov_iter hdr;
+	size_t bytes = 0, want;
+	int len, chains, ret;
+
+	kvnet_poll_stop(&nvq->sock_poll);
+	kvnet_vq_disable_notify(vq);
+
+	for (;;) {
+		len = sock->ops->peek_len(sock);
+		if (len <= 0) {
+			/* Nothing to receive: wait for the backend. */
+			kvnet_poll_start(&nvq->sock_poll, sock->file);
+			break;
+		}
+
+		chains = kvnet_net_get_rx_bufs(nvq, len + hdr_len, max_chains,
+					       &niov);
+		if (chains < 0)
+			break;
+		if (!chains) {
+			/* The packet waits in the backend for the next kick. */
+			if (unlikely(kvnet_vq_enable_notify(vq))) {
+				kvnet_vq_disable_notify(vq);
+				continue;
+			}
+			break;
+		}
+
+		want = len + hdr_len - own_hlen;
+		iov_iter_init(&msg.msg_iter, ITER_DEST, nvq->iov, niov,
+			      len + hdr_len);
+		hdr = msg.msg_iter;
+		iov_iter_advance(&msg.msg_iter, own_hlen);
+		if (iov_iter_count(&msg.msg_iter) < want) {
+			/* The guest's buffers are too small for this packet. */
+			kvnet_vq_unget_chains(vq, chains);
+			kvnet_net_discard_rx(sock);
+			continue;
+		}
+		ret = sock->ops->recvmsg(sock, &msg, want,
+					 MSG_DONTWAIT | MSG_TRUNC);
+		if (unlikely(ret < 0 || ret != want)) {
+			/* Raced with another reader, or a short packet. */
+			kvnet_vq_unget_chains(vq, chains);
+			continue;
+		}
+		if (kvnet_net_fill_rx_hdr(vq, &hdr, own_hlen, chains)) {
+			kvnet_vq_fail(vq, "RX buffer unwritable");
+			break;
+		}
+
+		if (kvnet_vq_add_used(vq, nvq->heads, chains))
+			break;
+		kvnet_vq_notify(vq);
+		packets++;
+		bytes += len;
+		if (kvnet_net_exceeds_weight(vq, packets, bytes))
+			break;
+	}
+	vq->stats.packets += packets;
+	vq->stats.bytes += bytes;
+}
+
+/* The one entry for kicks and socket wakeups of a queue. */
+static void kvnet_net_handle_vq(struct kvnet_net_vq *nvq)
+{
+	struct kvnet_vq *vq = &nvq->vq;
+	struct socket *sock;
 
 	mutex_lock(&vq->mutex);
 	vq->stats.handler_runs++;
+	sock = vq->private;
+	if (!sock || vq->stopped || vq->broken)
+		goto out;
+
+	if (vq->index == KVNET_NET_VQ_TX)
+		kvnet_net_handle_tx(nvq, sock);
+	else
+		kvnet_net_handle_rx(nvq, sock);
+out:
 	mutex_unlock(&vq->mutex);
+}
+
+static void kvnet_net_handle_kick(struct kvnet_work *work)
+{
+	struct kvnet_vq *vq = container_of(work, struct kvnet_vq, poll.work);
+
+	kvnet_net_handle_vq(kvnet_net_vq(vq));
+}
+
+static void kvnet_net_handle_sock(struct kvnet_work *work)
+{
+	struct kvnet_net_vq *nvq = container_of(work, struct kvnet_net_vq,
+						 sock_poll.work);
+
+	kvnet_net_handle_vq(nvq);
 }
 
 static int kvnet_net_open(struct inode *inode, struct file *f)
@@ -68,8 +387,13 @@ static int kvnet_net_open(struct inode *inode, struct file *f)
 		return -ENOMEM;
 
 	for (i = 0; i < KVNET_NET_VQ_MAX; i++) {
-		n->vq_ptrs[i] = &n->vqs[i];
-		kvnet_vq_init(&n->vqs[i], &n->dev, i, kvnet_net_handle);
+		struct kvnet_net_vq *nvq = &n->vqs[i];
+
+		n->vq_ptrs[i] = &nvq->vq;
+		kvnet_vq_init(&nvq->vq, &n->dev, i, kvnet_net_handle_kick);
+		kvnet_poll_init(&nvq->sock_poll, kvnet_net_handle_sock,
+				i == KVNET_NET_VQ_TX ? EPOLLOUT : EPOLLIN,
+				&n->dev);
 	}
 	kvnet_dev_init(&n->dev, n->vq_ptrs, KVNET_NET_VQ_MAX);
 	f->private_data = n;
@@ -90,12 +414,14 @@ static void kvnet_net_detach_all(struct kvnet_net *n,
 	unsigned int i;
 
 	for (i = 0; i < KVNET_NET_VQ_MAX; i++) {
-		struct kvnet_vq *vq = &n->vqs[i];
+		struct kvnet_net_vq *nvq = &n->vqs[i];
 
-		mutex_lock(&vq->mutex);
-		socks[i] = vq->private;
-		vq->private = NULL;
-		mutex_unlock(&vq->mutex);
+		mutex_lock(&nvq->vq.mutex);
+		kvnet_poll_stop(&nvq->sock_poll);
+		socks[i] = nvq->vq.private;
+		nvq->vq.private = NULL;
+		nvq->nheads = 0;
+		mutex_unlock(&nvq->vq.mutex);
 	}
 }
 
@@ -147,15 +473,17 @@ static struct socket *kvnet_net_get_socket(int fd)
 static long kvnet_net_set_backend(struct kvnet_net *n, void __user *argp)
 {
 	struct socket *sock = NULL, *old;
+	struct kvnet_net_vq *nvq;
 	struct vhost_vring_file f;
 	struct kvnet_vq *vq;
-	long ret = 0;
+	long ret;
 
 	if (copy_from_user(&f, argp, sizeof(f)))
 		return -EFAULT;
 	if (f.index >= KVNET_NET_VQ_MAX)
 		return -ENOBUFS;
-	vq = &n->vqs[array_index_nospec(f.index, KVNET_NET_VQ_MAX)];
+	nvq = &n->vqs[array_index_nospec(f.index, KVNET_NET_VQ_MAX)];
+	vq = &nvq->vq;
 
 	if (f.fd != VHOST_FILE_UNBIND) {
 		sock = kvnet_net_get_socket(f.fd);
@@ -164,15 +492,22 @@ static long kvnet_net_set_backend(struct kvnet_net *n, void __user *argp)
 	}
 
 	mutex_lock(&vq->mutex);
-	if (sock && !kvnet_vq_ring_ok(vq)) {
-		ret = -EINVAL;
-		goto err_unlock;
+	if (sock) {
+		if (!kvnet_vq_ring_ok(vq)) {
+			ret = -EINVAL;
+			goto err_unlock;
+		}
+		ret = kvnet_vq_start_access(vq);
+		if (ret)
+			goto err_unlock;
 	}
+	kvnet_poll_stop(&nvq->sock_poll);
 	old = vq->private;
 	vq->private = sock;
+	nvq->nheads = 0;
 	if (sock) {
 		kvnet_vq_restart(vq);
-		/* Pick up whatever the guest queued before we were attached. */
+		/* Pick up whatever the guest or the backend queued already. */
 		kvnet_work_queue(&n->dev, &vq->poll.work);
 	}
 	mutex_unlock(&vq->mutex);
