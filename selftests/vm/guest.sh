@@ -1,0 +1,79 @@
+#!/bin/bash
+# Inside the test VM, chrooted into the host root (started by init): load
+# the modules, then run the test binaries or an interactive shell.
+# Everything the host reads back goes to $KVNET_RESULTS; the host side
+# (check.sh) turns it into TAP. Usage: guest.sh VM.CONF
+set -uo pipefail	# no -e: a failing test must not stop the run
+
+# shellcheck source=/dev/null # written by vm.sh for this run
+. "$1"
+export KVNET_KO KVNET_REPO
+R=$KVNET_RESULTS
+
+# Markers in the kernel log: check.sh looks at dmesg after "start" only,
+# and they tell which test was running when the kernel complained.
+kmsg() {
+	echo "kvnet-vm: $*" >/dev/kmsg
+}
+
+load_modules() {
+	modprobe -a tun tap vhost_net macvtap veth && insmod "$KVNET_KO"
+}
+
+# Output goes to the console too, so the console log interleaves each
+# test's output with what the kernel printed meanwhile.
+# The filter uses the flags of kselftest_harness.h in newer kernels: -r for
+# fixture[.variant].test, -t for a bare test name.
+run_test() {
+	local name=$1 rc args=()
+
+	case "$KVNET_FILTER" in
+	"") ;;
+	*.*) args=(-r "$KVNET_FILTER") ;;
+	*) args=(-t "$KVNET_FILTER") ;;
+	esac
+	kmsg "running $name"
+	echo "kvnet-vm: running $name ${args[*]}"
+	(cd "$KVNET_TESTDIR" && timeout -k 10 "$KVNET_TEST_TIMEOUT" "./$name" "${args[@]}") \
+		</dev/null 2>&1 | tee "$R/$name.out"
+	rc=${PIPESTATUS[0]}
+	echo "$rc" >"$R/$name.rc"
+	echo "kvnet-vm: $name exited with status $rc"
+}
+
+# Unloading last catches references and objects the module failed to drop.
+unload_kvnet() {
+	[[ -d /sys/module/kvnet ]] || return 0
+	timeout 60 rmmod kvnet
+}
+
+run_tests() {
+	local name
+
+	load_modules >"$R/load.log" 2>&1
+	echo $? >"$R/load.rc"
+	for name in $KVNET_TESTS; do
+		run_test "$name"
+	done
+	unload_kvnet >"$R/unload.log" 2>&1
+	echo $? >"$R/unload.rc"
+	kmsg "done"
+	dmesg >"$R/dmesg.txt"
+	cat /proc/sys/kernel/tainted >"$R/tainted"
+	touch "$R/done"
+}
+
+run_shell() {
+	load_modules || echo "kvnet-vm: loading the modules failed"
+	stty -F /dev/ttyS0 rows "$KVNET_ROWS" cols "$KVNET_COLS" 2>/dev/null
+	echo "kvnet-vm: modules loaded, KVNET_KO=$KVNET_KO; exit the shell to power off"
+	cd "$KVNET_REPO" || true
+	PS1='kvnet-vm:\w# ' setsid --ctty --wait bash --norc -i \
+		</dev/ttyS0 >/dev/ttyS0 2>&1
+}
+
+kmsg "start"
+case "$KVNET_MODE" in
+run) run_tests ;;
+shell) run_shell ;;
+esac
