@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+# Build the module, the VMM and the selftests; lint; run the tests in the
+# test VM. See "Building and testing" in README.md.
+
+# Kernel tree to build against. The default is the newest installed Debian
+# kernel that the test VM can boot (never `uname -r`, see kdir.sh).
+KDIR ?= $(shell selftests/vm/kdir.sh)
+SELFTESTS ?= selftests
+VM := selftests/vm
+
+# Knobs of `make check` and `make vm-shell`, passed on to the scripts.
+VM_ENV = KDIR='$(KDIR)' SELFTESTS='$(abspath $(SELFTESTS))' T='$(T)' \
+	 LINT='$(LINT)' TEST_TIMEOUT='$(TEST_TIMEOUT)' \
+	 VM_TIMEOUT='$(VM_TIMEOUT)' V='$(V)'
+
+MAKEFLAGS += --no-print-directory
+# deps must finish before anything uses what it installs.
+.NOTPARALLEL:
+
+.PHONY: all deps module vmm selftests lint check vm-shell clean
+
+all: deps module vmm selftests
+
+deps:
+	@$(VM)/deps.sh
+
+module: deps
+	$(if $(KDIR),,$(error no kernel headers found: run 'make deps' or pass KDIR=))
+	$(MAKE) -C $(KDIR) M=$(CURDIR)
+
+vmm: deps
+	$(if $(wildcard userspace-vmm/Makefile),$(MAKE) -C userspace-vmm)
+
+selftests: deps
+	$(if $(wildcard $(SELFTESTS)/Makefile),$(MAKE) -C $(SELFTESTS) all)
+
+lint: deps
+	@$(VM)/lint.sh '$(KDIR)'
+
+check: all
+	@$(VM_ENV) $(VM)/check.sh
+
+vm-shell: all
+	@$(VM_ENV) $(VM)/vm.sh $(CURDIR)/selftests/out/vm/shell shell
+
+clean:
+	$(if $(wildcard $(KDIR)/Makefile),$(MAKE) -C $(KDIR) M=$(CURDIR) clean)
+	$(if $(wildcard userspace-vmm/Makefile),$(MAKE) -C userspace-vmm clean)
+	$(if $(wildcard $(SELFTESTS)/Makefile),$(MAKE) -C $(SELFTESTS) clean)
+	rm -rf selftests/out/vm selftests/out/lint
