@@ -21,10 +21,12 @@ VMOUT=$REPO/selftests/out/vm
 KEEP_RUNS=10
 
 # Kernel log lines that mean the kernel found a bug or got stuck.
+# Specific phrases only: the module's own messages must not match.
 OOPS_RE='Kernel panic|Oops|BUG[: ]|WARNING:|Call Trace|general protection'
-OOPS_RE+='|corruption|UBSAN:|refcount_t:|INFO: task .* blocked|rcu: INFO'
-OOPS_RE+='|Bad page|Poison overwritten|Redzone|Freepointer|unable to handle'
-OOPS_RE+='|double fault|stack-protector|invalid opcode|watchdog:'
+OOPS_RE+='|list_(add|del) corruption|Slab corruption|UBSAN:|refcount_t:'
+OOPS_RE+='|INFO: task .* blocked|rcu: INFO|hard LOCKUP|Bad page'
+OOPS_RE+='|Poison overwritten|Redzone|Freepointer|unable to handle'
+OOPS_RE+='|double fault|stack-protector|invalid opcode'
 
 passed=0 failed=0 skipped=0 point=0 vm_rc=0
 
