@@ -505,11 +505,8 @@ static long kvnet_net_set_backend(struct kvnet_net *n, void __user *argp)
 	old = vq->private;
 	vq->private = sock;
 	nvq->nheads = 0;
-	if (sock) {
+	if (sock)
 		kvnet_vq_restart(vq);
-		/* Pick up whatever the guest or the backend queued already. */
-		kvnet_work_queue(&n->dev, &vq->poll.work);
-	}
 	mutex_unlock(&vq->mutex);
 
 	if (old) {

@@ -77,11 +77,16 @@ bool kvnet_vq_running(const struct kvnet_vq *vq)
 	return vq->private && !vq->stopped;
 }
 
-/* The VMM re-armed the queue: forget a stop and a broken ring. */
+/*
+ * The VMM re-armed the queue: forget a stop and a broken ring, and look
+ * at what the guest queued meanwhile, since it will not kick for that.
+ */
 void kvnet_vq_restart(struct kvnet_vq *vq)
 {
 	vq->stopped = false;
 	vq->broken = false;
+	if (vq->private)
+		kvnet_work_queue(vq->dev, &vq->poll.work);
 }
 
 /* The event index fields are counted whether or not EVENT_IDX is on. */
@@ -204,8 +209,10 @@ static long kvnet_vq_set_kick(struct kvnet_vq *vq, void __user *argp,
 	if (IS_ERR(kick))
 		return PTR_ERR(kick);
 
+	/* Setting the kick re-arms the queue, even with the same file. */
+	kvnet_vq_restart(vq);
 	if (kick == vq->kick) {
-		/* Same file: just drop the reference we took. */
+		/* Just drop the reference we took. */
 		*old = kick;
 		return 0;
 	}
@@ -215,7 +222,6 @@ static long kvnet_vq_set_kick(struct kvnet_vq *vq, void __user *argp,
 	vq->kick = kick;
 	if (kick)
 		ret = kvnet_poll_start(&vq->poll, kick);
-	kvnet_vq_restart(vq);
 	return ret;
 }
 
