@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -569,47 +570,136 @@ TEST_F(ioctl, mem_table_bad_pointer)
 	munmap(pages, 2 * KVNET_PAGE_SIZE);
 }
 
+/* ---- a refused table leaves the old one in force ---------------------- */
+
+#define TX_ETHERTYPE	0x88b5		/* IEEE 802 local experimental */
+#define TX_FRAME_LEN	64
+#define TX_BUF_GPA	0x20000ULL	/* in the fixture's guest memory */
+
+/* Write, at @hva, a virtio-net header and a frame whose payload is @fill. */
+static void put_tx_frame(void *hva, unsigned char fill)
+{
+	static const unsigned char eth[ETH_HLEN] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* broadcast */
+		0x02, 0x00, 0x00, 0x00, 0x00, 0x01,	/* local */
+		TX_ETHERTYPE >> 8, TX_ETHERTYPE & 0xff,
+	};
+	unsigned char *p = hva;
+
+	/* No features acked: the 10-byte header, no offloads. */
+	memset(p, 0, sizeof(struct virtio_net_hdr));
+	p += sizeof(struct virtio_net_hdr);
+	memcpy(p, eth, ETH_HLEN);
+	memset(p + ETH_HLEN, fill, TX_FRAME_LEN - ETH_HLEN);
+}
+
 /*
- * A refused table leaves the old one in force. With no data path yet the
- * table has no other observable effect, so check that nothing about the
- * device changed: every later call behaves as on a device that never saw
- * the bad tables, including another valid table swapped in while running.
+ * Make the chain at TX_BUF_GPA available on the TX queue and kick it; the
+ * payload byte of the frame that comes out of the tap.
+ */
+static int tx_frame(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(ioctl) *self, int psock)
+{
+	struct kvnet_ring *tx = &self->dev.rings[KVNET_VQ_TX];
+	uint16_t used = kvnet_ring_used_idx(tx);
+	struct pollfd pfd = { .fd = psock, .events = POLLIN };
+	unsigned char frame[2048];
+	ssize_t n;
+
+	kvnet_ring_add(tx, TX_BUF_GPA,
+		       sizeof(struct virtio_net_hdr) + TX_FRAME_LEN, false);
+	ASSERT_EQ(0, kvnet_eventfd_signal(self->dev.kick[KVNET_VQ_TX]));
+	ASSERT_TRUE(kvnet_wait_until(kvnet_ring_used_idx(tx) != used, 5000))
+		TH_LOG("the TX buffer was never used");
+	ASSERT_EQ(1, poll(&pfd, 1, 5000)) TH_LOG("no frame came out of the tap");
+	n = recv(psock, frame, sizeof(frame), 0);
+	ASSERT_EQ(TX_FRAME_LEN, n) TH_LOG("frame of %zd bytes", n);
+	return frame[ETH_HLEN];
+}
+
+/*
+ * A refused table leaves the old one in force: TX reads its buffer through
+ * the table, so after each refused table (whose first region would map
+ * the buffer to other memory) the frame must still come from the old one.
+ * A good table swapped in while the queue runs does take over.
  */
 TEST_F(ioctl, mem_table_failed_keeps_old)
 {
+	struct kvnet_guest_mem other;
+	struct vhost_memory *t, *good, *big;
+	uint64_t hva = (uintptr_t)self->dev.mem.hva, ohva, no_features = 0;
 	long long max = max_mem_regions(_metadata, variant);
-	struct vhost_memory *good = kvnet_mem_table_of(&self->dev.mem);
-	struct vhost_memory *big = pages_table(self, max + 1);
-	struct vhost_memory *bad = kvnet_mem_table_alloc(2);
-	struct vhost_vring_state num = { 0, KVNET_DEV_RING_NUM };
-	uint64_t hva = (uintptr_t)self->dev.mem.hva;
+	int psock, i;
+	struct {
+		const char *what;
+		uint64_t gpa, size, uaddr, flags_padding;
+		uint32_t padding;
+		int expected;
+	} bad[] = {
+		{ "user range in the kernel", 1ULL << 40, 0x1000,
+		  KVNET_KERNEL_ADDR, 0, 0, EFAULT },
+		{ "header padding", 1ULL << 40, 0x1000, 0, 0, 1,
+		  variant->mem_padding },
+		{ "flags_padding", 1ULL << 40, 0x1000, 0, 1, 0,
+		  variant->mem_flags_padding },
+		{ "empty region", 1ULL << 40, 0, 0, 0, 0,
+		  variant->mem_zero_size },
+		{ "guest range wraps", UINT64_MAX - 0xfff, 0x2000, 0, 0, 0,
+		  variant->mem_gpa_overflow },
+		{ "overlap", 0x1000, 0x1000, 0, 0, 0, variant->mem_overlap },
+	};
 
+	ASSERT_EQ(0, __kvnet_guest_mem_alloc(&other, 0, KVNET_DEV_MEM_SIZE,
+					     false));
+	ohva = (uintptr_t)other.hva;
+	put_tx_frame(kvnet_gpa_to_hva(&self->dev.mem, TX_BUF_GPA), 'A');
+	put_tx_frame(kvnet_gpa_to_hva(&other, TX_BUF_GPA), 'B');
+
+	/* vhost-net learns the header length only from SET_FEATURES. */
+	kvnet_ioctl(self->dev.fd, VHOST_SET_FEATURES, &no_features);
 	own_with_rings(_metadata, self);
-	/* Half good: a valid first region, then one each device refuses. */
-	kvnet_mem_table_set(bad, 0, 0, KVNET_DEV_MEM_SIZE, hva);
-	kvnet_mem_table_set(bad, 1, 1ULL << 40, 0x1000, KVNET_KERNEL_ADDR);
+	kvnet_set_backend(self->dev.fd, KVNET_VQ_TX, tap(_metadata, self));
+	ASSERT_EQ(0, __kvnet_link_up(self->tap_name));
+	psock = kvnet_check(__kvnet_packet_socket(self->tap_name, TX_ETHERTYPE));
+	ASSERT_EQ('A', tx_frame(_metadata, self, psock));
 
+	big = pages_table(self, max + 1);
 	EXPECT_EQ(E2BIG, set_mem(self->dev.fd, big));
-	bad->padding = 1;
-	EXPECT_EQ(variant->mem_padding, set_mem(self->dev.fd, bad));
-	bad->padding = 0;
+	EXPECT_EQ('A', tx_frame(_metadata, self, psock)) TH_LOG("after E2BIG");
 
-	/* Rings and backends are still accepted, and the queues run. */
-	kvnet_set_backend(self->dev.fd, 0, tap(_metadata, self));
-	kvnet_set_backend(self->dev.fd, 1, tap(_metadata, self));
-	EXPECT_IOCTL_ERRNO(EBUSY, self->dev.fd, VHOST_SET_VRING_NUM, &num,
-			   "queue 0 running");
+	/* First region good (the buffer's gpa in other memory), then a bad one. */
+	t = kvnet_mem_table_alloc(2);
+	for (i = 0; i < (int)ARRAY_SIZE(bad); i++) {
+		if (!bad[i].expected)
+			continue;	/* this device takes it */
+		kvnet_mem_table_set(t, 0, 0, KVNET_DEV_MEM_SIZE, ohva);
+		kvnet_mem_table_set(t, 1, bad[i].gpa, bad[i].size,
+				    bad[i].uaddr ?: ohva);
+		t->regions[1].flags_padding = bad[i].flags_padding;
+		t->padding = bad[i].padding;
+		EXPECT_EQ(bad[i].expected, set_mem(self->dev.fd, t))
+			TH_LOG("%s: expected %s", bad[i].what,
+			       kvnet_errname(bad[i].expected));
+		EXPECT_EQ('A', tx_frame(_metadata, self, psock))
+			TH_LOG("after a refused table (%s) the frame came from its memory",
+			       bad[i].what);
+	}
 
-	/* Refused while running: the user range of region 1 is the kernel's. */
-	EXPECT_EQ(EFAULT, set_mem(self->dev.fd, bad));
-	EXPECT_EQ(E2BIG, set_mem(self->dev.fd, big));
-	/* And a good table still swaps in while the queues run. */
+	/* A good table replaces the old one under the running queue ... */
+	good = kvnet_mem_table_of(&other);
 	EXPECT_EQ(0, set_mem(self->dev.fd, good));
-	EXPECT_IOCTL_ERRNO(EBUSY, self->dev.fd, VHOST_SET_VRING_NUM, &num,
-			   "queue 0 still running");
+	EXPECT_EQ('B', tx_frame(_metadata, self, psock))
+		TH_LOG("the new table is not in force");
+	/* ... and back. */
+	kvnet_mem_table_set(good, 0, 0, KVNET_DEV_MEM_SIZE, hva);
+	EXPECT_EQ(0, set_mem(self->dev.fd, good));
+	EXPECT_EQ('A', tx_frame(_metadata, self, psock));
+
+	close(psock);
+	free(t);
 	free(good);
 	free(big);
-	free(bad);
+	kvnet_guest_mem_free(&other);
 }
 
 /* ---- per-vring ioctls -------------------------------------------------- */

@@ -137,6 +137,8 @@ struct kvnet_ring {
 	unsigned int index;
 	unsigned int num;
 	struct vring vring;
+	/* Driver state: the next avail index to publish. */
+	uint16_t avail_idx;
 };
 
 /* Bytes the layout of @num entries takes. */
@@ -146,6 +148,14 @@ void kvnet_ring_init(struct kvnet_ring *ring, unsigned int index,
 		     unsigned int num, void *mem);
 /* The VHOST_SET_VRING_ADDR argument for @ring. */
 struct vhost_vring_addr kvnet_ring_addr(const struct kvnet_ring *ring);
+/*
+ * The driver side, one descriptor per chain, used in ring order: make
+ * (@gpa, @len) available, device-writable if @device_writes; its head.
+ */
+uint16_t kvnet_ring_add(struct kvnet_ring *ring, uint64_t gpa, uint32_t len,
+			bool device_writes);
+/* The used index the device last published. */
+uint16_t kvnet_ring_used_idx(const struct kvnet_ring *ring);
 
 /*
  * A configured device: owner set, a memory table over @mem, and both rings
@@ -271,6 +281,14 @@ struct kvnet_macvtap {
 /* 0 or -errno; on failure @err (if given) holds what went wrong. */
 int __kvnet_macvtap_create(struct kvnet_macvtap *m, char *err, size_t errlen);
 void kvnet_macvtap_destroy(struct kvnet_macvtap *m);
+
+/* Set IFF_UP on link @name: 0 or -errno. */
+int __kvnet_link_up(const char *name);
+/*
+ * An AF_PACKET socket that receives the frames of @ethertype that link
+ * @name receives (what a backend sends into the host): fd or -errno.
+ */
+int __kvnet_packet_socket(const char *name, uint16_t ethertype);
 
 /* Run a shell command quietly; its exit status, its output in @out. */
 int kvnet_run(char *out, size_t outlen, const char *fmt, ...)

@@ -15,9 +15,12 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
 
 #include <linux/if_tun.h>
 
@@ -273,7 +276,31 @@ void kvnet_ring_init(struct kvnet_ring *ring, unsigned int index,
 	memset(mem, 0, kvnet_ring_size(num));
 	ring->index = index;
 	ring->num = num;
+	ring->avail_idx = 0;
 	vring_init(&ring->vring, num, mem, KVNET_VRING_ALIGN);
+}
+
+uint16_t kvnet_ring_add(struct kvnet_ring *ring, uint64_t gpa, uint32_t len,
+			bool device_writes)
+{
+	uint16_t head = ring->avail_idx % ring->num;
+
+	ring->vring.desc[head] = (struct vring_desc) {
+		.addr = gpa,
+		.len = len,
+		.flags = device_writes ? VRING_DESC_F_WRITE : 0,
+	};
+	ring->vring.avail->ring[head] = head;
+	ring->avail_idx++;
+	/* The entry before the index: pairs with the device's read barrier. */
+	__atomic_store_n(&ring->vring.avail->idx, ring->avail_idx,
+			 __ATOMIC_RELEASE);
+	return head;
+}
+
+uint16_t kvnet_ring_used_idx(const struct kvnet_ring *ring)
+{
+	return __atomic_load_n(&ring->vring.used->idx, __ATOMIC_ACQUIRE);
 }
 
 struct vhost_vring_addr kvnet_ring_addr(const struct kvnet_ring *ring)
@@ -480,6 +507,46 @@ int __kvnet_tap_create(unsigned int flags, const char *name_fmt,
 	}
 	if (name)
 		snprintf(name, IFNAMSIZ, "%s", ifr.ifr_name);
+	return fd;
+}
+
+int __kvnet_link_up(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
+		ret = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int __kvnet_packet_socket(const char *name, uint16_t ethertype)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ethertype),
+		.sll_ifindex = if_nametoindex(name),
+	};
+	int fd, err;
+
+	if (!sll.sll_ifindex)
+		return -errno;
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ethertype));
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	return fd;
 }
 
