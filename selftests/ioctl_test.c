@@ -593,28 +593,58 @@ static void put_tx_frame(void *hva, unsigned char fill)
 	memset(p + ETH_HLEN, fill, TX_FRAME_LEN - ETH_HLEN);
 }
 
-/*
- * Make the chain at TX_BUF_GPA available on the TX queue and kick it; the
- * payload byte of the frame that comes out of the tap.
- */
-static int tx_frame(struct __test_metadata *_metadata,
-		    FIXTURE_DATA(ioctl) *self, int psock)
+/* Make the chain at TX_BUF_GPA available on the TX queue and kick it. */
+static void tx_post(struct __test_metadata *_metadata, FIXTURE_DATA(ioctl) *self)
+{
+	kvnet_ring_add(&self->dev.rings[KVNET_VQ_TX], TX_BUF_GPA,
+		       sizeof(struct virtio_net_hdr) + TX_FRAME_LEN, false);
+	ASSERT_EQ(0, kvnet_eventfd_signal(self->dev.kick[KVNET_VQ_TX]));
+}
+
+/* Wait for the TX used index to pass @used; the payload byte of the frame. */
+static int tx_receive(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(ioctl) *self, int psock, uint16_t used)
 {
 	struct kvnet_ring *tx = &self->dev.rings[KVNET_VQ_TX];
-	uint16_t used = kvnet_ring_used_idx(tx);
 	struct pollfd pfd = { .fd = psock, .events = POLLIN };
 	unsigned char frame[2048];
 	ssize_t n;
 
-	kvnet_ring_add(tx, TX_BUF_GPA,
-		       sizeof(struct virtio_net_hdr) + TX_FRAME_LEN, false);
-	ASSERT_EQ(0, kvnet_eventfd_signal(self->dev.kick[KVNET_VQ_TX]));
 	ASSERT_TRUE(kvnet_wait_until(kvnet_ring_used_idx(tx) != used, 5000))
 		TH_LOG("the TX buffer was never used");
 	ASSERT_EQ(1, poll(&pfd, 1, 5000)) TH_LOG("no frame came out of the tap");
 	n = recv(psock, frame, sizeof(frame), 0);
 	ASSERT_EQ(TX_FRAME_LEN, n) TH_LOG("frame of %zd bytes", n);
 	return frame[ETH_HLEN];
+}
+
+/* One frame through TX; the payload byte that came out of the tap. */
+static int tx_frame(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(ioctl) *self, int psock)
+{
+	uint16_t used = kvnet_ring_used_idx(&self->dev.rings[KVNET_VQ_TX]);
+
+	tx_post(_metadata, self);
+	return tx_receive(_metadata, self, psock, used);
+}
+
+/*
+ * A running TX queue on the fixture's tap, which is up, and a socket that
+ * sees what the TX queue sends: its fd. The buffer at TX_BUF_GPA holds a
+ * frame with payload @fill.
+ */
+static int start_tx(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(ioctl) *self, unsigned char fill)
+{
+	uint64_t no_features = 0;
+
+	put_tx_frame(kvnet_gpa_to_hva(&self->dev.mem, TX_BUF_GPA), fill);
+	/* vhost-net learns the header length only from SET_FEATURES. */
+	kvnet_ioctl(self->dev.fd, VHOST_SET_FEATURES, &no_features);
+	own_with_rings(_metadata, self);
+	kvnet_set_backend(self->dev.fd, KVNET_VQ_TX, tap(_metadata, self));
+	ASSERT_EQ(0, __kvnet_link_up(self->tap_name));
+	return kvnet_check(__kvnet_packet_socket(self->tap_name, TX_ETHERTYPE));
 }
 
 /*
@@ -627,7 +657,7 @@ TEST_F(ioctl, mem_table_failed_keeps_old)
 {
 	struct kvnet_guest_mem other;
 	struct vhost_memory *t, *good, *big;
-	uint64_t hva = (uintptr_t)self->dev.mem.hva, ohva, no_features = 0;
+	uint64_t hva = (uintptr_t)self->dev.mem.hva, ohva;
 	long long max = max_mem_regions(_metadata, variant);
 	int psock, i;
 	struct {
@@ -652,15 +682,8 @@ TEST_F(ioctl, mem_table_failed_keeps_old)
 	ASSERT_EQ(0, __kvnet_guest_mem_alloc(&other, 0, KVNET_DEV_MEM_SIZE,
 					     false));
 	ohva = (uintptr_t)other.hva;
-	put_tx_frame(kvnet_gpa_to_hva(&self->dev.mem, TX_BUF_GPA), 'A');
 	put_tx_frame(kvnet_gpa_to_hva(&other, TX_BUF_GPA), 'B');
-
-	/* vhost-net learns the header length only from SET_FEATURES. */
-	kvnet_ioctl(self->dev.fd, VHOST_SET_FEATURES, &no_features);
-	own_with_rings(_metadata, self);
-	kvnet_set_backend(self->dev.fd, KVNET_VQ_TX, tap(_metadata, self));
-	ASSERT_EQ(0, __kvnet_link_up(self->tap_name));
-	psock = kvnet_check(__kvnet_packet_socket(self->tap_name, TX_ETHERTYPE));
+	psock = start_tx(_metadata, self, 'A');
 	ASSERT_EQ('A', tx_frame(_metadata, self, psock));
 
 	big = pages_table(self, max + 1);
@@ -1391,6 +1414,42 @@ TEST_F(ioctl, get_vring_base_stops)
 	kvnet_set_backend(self->dev.fd, 0, -1);
 	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_SET_VRING_NUM, &num,
 			   "stopped and detached");
+}
+
+/* With the data path: the base is the avail index, and a stop is a stop. */
+TEST_F(ioctl, get_vring_base_stops_processing)
+{
+	struct kvnet_ring *tx = &self->dev.rings[KVNET_VQ_TX];
+	struct vhost_vring_state s = { KVNET_VQ_TX, 0 };
+	struct pollfd pfd;
+	uint16_t used;
+	int psock, i;
+
+	psock = start_tx(_metadata, self, 'A');
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ('A', tx_frame(_metadata, self, psock));
+	kvnet_ioctl(self->dev.fd, VHOST_GET_VRING_BASE, &s);
+	EXPECT_EQ(3U, s.num) TH_LOG("the base is the next avail index to take");
+
+	if (variant->ring_change_stopped) {
+		/* vhost-net's GET_VRING_BASE does not stop the queue. */
+		close(psock);
+		return;
+	}
+	/* Stopped: a new buffer and a kick are not processed ... */
+	used = kvnet_ring_used_idx(tx);
+	tx_post(_metadata, self);
+	kvnet_sleep_ms(500);
+	EXPECT_EQ(used, kvnet_ring_used_idx(tx)) TH_LOG("a stopped queue used a buffer");
+	pfd = (struct pollfd) { .fd = psock, .events = POLLIN };
+	EXPECT_EQ(0, poll(&pfd, 1, 0)) TH_LOG("a stopped queue sent a frame");
+
+	/* ... until SET_VRING_BASE restarts it from the base it returned. */
+	kvnet_ioctl(self->dev.fd, VHOST_SET_VRING_BASE, &s);
+	ASSERT_EQ(0, kvnet_eventfd_signal(self->dev.kick[KVNET_VQ_TX]));
+	EXPECT_EQ('A', tx_receive(_metadata, self, psock, used));
+	EXPECT_EQ(4, kvnet_ring_used_idx(tx));
+	close(psock);
 }
 
 TEST_F(ioctl, features_while_running)
