@@ -116,21 +116,6 @@ static void start(struct __test_metadata *_metadata,
 	kvnet_set_backend(self->dev.fd, 1, self->tap);
 }
 
-/* Kick queue @q and wait for the handler to run (kvnet's counters). */
-static void check_kick_served(struct __test_metadata *_metadata, int fd,
-			      int kick, unsigned int q, const char *when)
-{
-	struct kvnet_vring_stats before, after;
-
-	kvnet_get_stats(fd, q, &before);
-	ASSERT_EQ(0, kvnet_eventfd_signal(kick));
-	EXPECT_TRUE(kvnet_wait_until(!__kvnet_get_stats(fd, q, &after) &&
-				     after.handler_runs > before.handler_runs,
-				     5000))
-		TH_LOG("%s: a kick on q%u was not handled (handler_runs %llu)",
-		       when, q, (unsigned long long)before.handler_runs);
-}
-
 /*
  * SET_OWNER from a process that is not the owner of an owned device:
  * vhost says EBUSY. The contract says both "every ioctl from another mm:
@@ -218,8 +203,7 @@ TEST_F(lifecycle, foreign_mm)
 	EXPECT_IOCTL_ERRNO(EBUSY, self->dev.fd, VHOST_SET_VRING_NUM, &num,
 			   "after the child exited");
 	if (variant->kvnet)
-		check_kick_served(_metadata, self->dev.fd, self->dev.kick[1], 1,
-				  "after the children");
+		EXPECT_KICK_SERVED(self->dev.fd, 1, self->dev.kick[1], "after the children");
 
 	munmap(errs, n * sizeof(*errs));
 	kvnet_valid_calls_free(&args);
@@ -291,8 +275,7 @@ TEST_F(lifecycle, reset_owner)
 	start(_metadata, self, variant);
 	kvnet_ioctl(self->dev.fd, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &busyloop);
 	if (variant->kvnet)
-		check_kick_served(_metadata, self->dev.fd, self->dev.kick[0], 0,
-				  "before the reset");
+		EXPECT_KICK_SERVED(self->dev.fd, 0, self->dev.kick[0], "before the reset");
 	/* The device holds the only reference to the tap now. */
 	close(self->tap);
 	self->tap = -1;
@@ -346,8 +329,7 @@ TEST_F(lifecycle, reset_owner)
 		kvnet_sleep_ms(300);
 		kvnet_get_stats(self->dev.fd, 0, &stats);
 		EXPECT_EQ(0ULL, stats.kicks) TH_LOG("the old kick eventfd still kicks");
-		check_kick_served(_metadata, self->dev.fd, self->dev.kick[0], 0,
-				  "new kick eventfd");
+		EXPECT_KICK_SERVED(self->dev.fd, 0, self->dev.kick[0], "new kick eventfd");
 		for (q = 0; q < KVNET_NUM_VQS; q++)
 			close(old_kick[q]);
 	}

@@ -195,6 +195,12 @@ int __kvnet_set_backend(int dev_fd, unsigned int index, int fd);
 /* KVNET_GET_VRING_STATS of queue @index into @stats: 0 or -errno. */
 int __kvnet_get_stats(int dev_fd, unsigned int index,
 		      struct kvnet_vring_stats *stats);
+/*
+ * Signal @kick, the kick eventfd of queue @index, and wait up to 5 s for
+ * the queue handler to run (its handler_runs to grow): 0, -ETIMEDOUT or
+ * -errno. kvnet only: it reads KVNET_GET_VRING_STATS.
+ */
+int __kvnet_kick_served(int dev_fd, unsigned int index, int kick);
 
 /* ---- the whole ioctl surface, as a table ----------------------------------- */
 
@@ -358,13 +364,18 @@ int kvnet_run(char *out, size_t outlen, const char *fmt, ...)
 	__r;								\
 })
 
+/* Skip the test if opening @path failed with -@err for want of a device. */
+#define kvnet_skip_if_no_dev(path, err) do {				\
+	if ((err) == -ENOENT || (err) == -ENODEV || (err) == -ENXIO)	\
+		KVNET_SKIP("%s: %s (module not loaded?)", (path),	\
+			   strerror(-(err)));				\
+} while (0)
+
 /* Open @path; skip the test if the device does not exist. */
 #define kvnet_open_dev(path) ({						\
 	const char *__p = (path);					\
 	int __fd = __kvnet_open_dev(__p);				\
-	if (__fd == -ENOENT || __fd == -ENODEV || __fd == -ENXIO)	\
-		KVNET_SKIP("%s: %s (module not loaded?)", __p,		\
-			   strerror(-__fd));				\
+	kvnet_skip_if_no_dev(__p, __fd);				\
 	ASSERT_LE(0, __fd) TH_LOG("open %s: %s", __p, strerror(-__fd));	\
 	__fd;								\
 })
@@ -373,9 +384,7 @@ int kvnet_run(char *out, size_t outlen, const char *fmt, ...)
 #define kvnet_dev_open(dev, path) do {					\
 	const char *__p = (path);					\
 	int __r = __kvnet_dev_open(dev, __p);				\
-	if (__r == -ENOENT || __r == -ENODEV || __r == -ENXIO)		\
-		KVNET_SKIP("%s: %s (module not loaded?)", __p,		\
-			   strerror(-__r));				\
+	kvnet_skip_if_no_dev(__p, __r);					\
 	ASSERT_EQ(0, __r) TH_LOG("open %s: %s", __p, kvnet_errname(-__r)); \
 } while (0)
 
@@ -406,6 +415,14 @@ int kvnet_run(char *out, size_t outlen, const char *fmt, ...)
 	int __r = __kvnet_get_stats(dev_fd, index, stats);		\
 	ASSERT_EQ(0, __r) TH_LOG("KVNET_GET_VRING_STATS(index=%u): %s",	\
 				 (unsigned int)(index), kvnet_errname(-__r)); \
+} while (0)
+
+/* Expect a kick on queue @index to run its handler; @what for the log. */
+#define EXPECT_KICK_SERVED(dev_fd, index, kick, what) do {		\
+	int __r = __kvnet_kick_served(dev_fd, index, kick);		\
+	EXPECT_EQ(0, __r) TH_LOG("%s: a kick on q%u was not handled: %s", \
+				 (what), (unsigned int)(index),		\
+				 kvnet_errname(-__r));			\
 } while (0)
 
 #define kvnet_enter_netns() do {					\

@@ -442,6 +442,22 @@ int __kvnet_get_stats(int dev_fd, unsigned int index,
 		-errno : 0;
 }
 
+int __kvnet_kick_served(int dev_fd, unsigned int index, int kick)
+{
+	struct kvnet_vring_stats before, after;
+	int ret;
+
+	ret = __kvnet_get_stats(dev_fd, index, &before);
+	if (!ret)
+		ret = kvnet_eventfd_signal(kick);
+	if (ret)
+		return ret;
+	if (kvnet_wait_until((ret = __kvnet_get_stats(dev_fd, index, &after)) ||
+			     after.handler_runs > before.handler_runs, 5000))
+		return ret;
+	return -ETIMEDOUT;
+}
+
 int __kvnet_eventfd(void)
 {
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
