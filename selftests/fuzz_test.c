@@ -53,7 +53,7 @@ FIXTURE(fuzz) {
 
 FIXTURE_VARIANT(fuzz) {
 	const char *path;
-	const char *worker;
+	const char *worker;	/* comm prefix of the workers */
 	const char *module;
 	int seconds;	/* default length */
 	bool kvnet;
@@ -519,8 +519,8 @@ FIXTURE_TEARDOWN(fuzz)
 TEST_F_TIMEOUT(fuzz, random_ioctls, FUZZ_TIMEOUT)
 {
 	struct fuzz *f = &self->f;
-	const char *worker = kvnet_fmt("%s%d", variant->worker, getpid());
 	long long seconds = variant->seconds, refcnt0;
+	int workers0;
 	unsigned int seed = getenv("KVNET_SEED") ?
 			    (unsigned int)atoi(getenv("KVNET_SEED")) :
 			    (unsigned int)(time(NULL) ^ getpid());
@@ -537,6 +537,8 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, FUZZ_TIMEOUT)
 	srandom(seed);
 	/* Ours are open: the baseline counts them. */
 	refcnt0 = kvnet_module_refcnt(variant->module) - FUZZ_DEVS;
+	/* Children become owners too: count every worker, whoever's. */
+	workers0 = kvnet_count_threads(variant->worker);
 
 	deadline = kvnet_now_ms() + seconds * 1000;
 	while (kvnet_now_ms() < deadline) {
@@ -551,9 +553,11 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, FUZZ_TIMEOUT)
 
 	/* Everything goes back ... */
 	close_all(f);
-	EXPECT_TRUE(kvnet_wait_until(!kvnet_count_comm(worker), 10000))
-		TH_LOG("%d workers %s left after closing everything",
-		       kvnet_count_comm(worker), worker);
+	EXPECT_TRUE(kvnet_wait_until(kvnet_count_threads(variant->worker) ==
+				     workers0, 10000))
+		TH_LOG("%d %s* workers after closing everything, %d before",
+		       kvnet_count_threads(variant->worker), variant->worker,
+		       workers0);
 	EXPECT_TRUE(kvnet_wait_until(kvnet_module_refcnt(variant->module) ==
 				     refcnt0, 10000))
 		TH_LOG("refcnt %lld, expected %lld",

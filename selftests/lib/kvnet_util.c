@@ -22,8 +22,6 @@
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 
-#include <linux/if_tun.h>
-
 #include "kvnet_util.h"
 
 #define KVNET_ROTATING_BUFS 8
