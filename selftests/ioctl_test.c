@@ -335,8 +335,10 @@ static int set_mem(int fd, struct vhost_memory *table)
 	return kvnet_ioctl_errno(fd, VHOST_SET_MEM_TABLE, table);
 }
 
-/* A table of @n regions, region i = page i of the fixture's memory at gpa
- * 1 MiB * i: distinct, valid, non-overlapping. */
+/*
+ * A table of @n regions, region i = page i of the fixture's memory at gpa
+ * 1 MiB * i: distinct, valid, non-overlapping.
+ */
 static struct vhost_memory *pages_table(FIXTURE_DATA(ioctl) *self,
 					unsigned int n)
 {

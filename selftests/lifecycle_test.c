@@ -350,7 +350,6 @@ TEST_F(lifecycle, reset_owner)
 
 /* ---- close() --------------------------------------------------------------- */
 
-
 TEST_F_TIMEOUT(lifecycle, close_releases_everything, 120)
 {
 	const char *worker = worker_name(variant, getpid());

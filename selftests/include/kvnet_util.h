@@ -178,11 +178,15 @@ struct kvnet_dev {
  * failure and after kvnet_dev_close(), every fd in @dev is -1.
  */
 int __kvnet_dev_open(struct kvnet_dev *dev, const char *path);
-/* SET_OWNER, then a memory table over @dev->mem: 0 or -errno, @failed
- * naming the ioctl that failed. */
+/*
+ * SET_OWNER, then a memory table over @dev->mem: 0 or -errno, @failed
+ * naming the ioctl that failed.
+ */
 int __kvnet_dev_own(struct kvnet_dev *dev, const char **failed);
-/* Queue @index: lay out its ring in @dev->mem, then NUM, BASE 0, ADDR,
- * KICK and CALL (creating the eventfds on first use). */
+/*
+ * Queue @index: lay out its ring in @dev->mem, then NUM, BASE 0, ADDR,
+ * KICK and CALL (creating the eventfds on first use).
+ */
 int __kvnet_dev_setup_ring(struct kvnet_dev *dev, unsigned int index,
 			   const char **failed);
 /* All of the above, for both queues. */
@@ -267,8 +271,10 @@ int __kvnet_regular_file(void);
  */
 int __kvnet_enter_netns(void);
 
-/* Create a tap: tun with @flags (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR for a
- * backend) named after @name_fmt ("kvt%d"); fd or -errno, name in @name. */
+/*
+ * Create a tap: tun with @flags (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR for a
+ * backend) named after @name_fmt ("kvt%d"); fd or -errno, name in @name.
+ */
 int __kvnet_tap_create(unsigned int flags, const char *name_fmt,
 		       char name[IFNAMSIZ]);
 #define KVNET_TAP_FLAGS		(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)

@@ -450,10 +450,11 @@ int __kvnet_kick_served(int dev_fd, unsigned int index, int kick)
 		ret = kvnet_eventfd_signal(kick);
 	if (ret)
 		return ret;
-	if (kvnet_wait_until((ret = __kvnet_get_stats(dev_fd, index, &after)) ||
-			     after.handler_runs > before.handler_runs, 5000))
-		return ret;
-	return -ETIMEDOUT;
+	if (!kvnet_wait_until(__kvnet_get_stats(dev_fd, index, &after) ||
+			      after.handler_runs > before.handler_runs, 5000))
+		return -ETIMEDOUT;
+	/* The wait ended on the handler run or on an error: which one. */
+	return __kvnet_get_stats(dev_fd, index, &after);
 }
 
 int __kvnet_eventfd(void)
