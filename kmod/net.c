@@ -27,9 +27,13 @@ enum {
 	KVNET_NET_VQ_MAX,
 };
 
-/* What the ring engine implements; offloads join as the data path does. */
+/*
+ * What the ring engine implements; offloads join as the data path does.
+ * VIRTIO_F_ANY_LAYOUT is bit 27, which vhost reuses as
+ * VHOST_NET_F_VIRTIO_NET_HDR: acked, it means kvnet adds and strips the
+ * virtio-net header. Layout is free either way: chains are read as bytes.
+ */
 #define KVNET_NET_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |		\
-			    BIT_ULL(VIRTIO_F_ANY_LAYOUT) |		\
 			    BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |	\
 			    BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
 			    BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |		\
