@@ -693,4 +693,81 @@ TEST_F_TIMEOUT(module, rmmod_refused_while_open, 60)
 	close(fd);
 }
 
+/* Unload kvnet, with every device closed. */
+static void unload(struct __test_metadata *_metadata)
+{
+	ASSERT_TRUE(kvnet_wait_until(kvnet_module_refcnt("kvnet") == 0,
+				     RELEASE_TIMEOUT_MS))
+		TH_LOG("refcnt %lld", kvnet_module_refcnt("kvnet"));
+	ASSERT_EQ(0, syscall(SYS_delete_module, "kvnet", O_NONBLOCK))
+		TH_LOG("delete_module: %s", kvnet_errname(errno));
+}
+
+/* Load kvnet with @params: 0 or the errno finit_module gave. */
+static int load(int kofd, const char *params)
+{
+	if (syscall(SYS_finit_module, kofd, params, 0))
+		return errno;
+	return kvnet_wait_until(!access(KVNET_DEV_PATH, F_OK), 5000) ? 0 : ENODEV;
+}
+
+/*
+ * Every parameter has a description in modinfo and a value in sysfs, and
+ * max_mem_regions is range-checked at load and limits SET_MEM_TABLE.
+ */
+TEST_F_TIMEOUT(module, parameters, 60)
+{
+	static const char * const params[] = {
+		"max_mem_regions", "weight_packets", "weight_bytes",
+	};
+	struct kvnet_guest_mem mem;
+	struct vhost_memory *table;
+	char out[4096], path[128], want[64];
+	unsigned int i;
+	int fd, err;
+
+	ASSERT_EQ(0, kvnet_run(out, sizeof(out), "modinfo -F parm '%s'",
+			       getenv("KVNET_KO")))
+		TH_LOG("modinfo failed: %s", out);
+	for (i = 0; i < ARRAY_SIZE(params); i++) {
+		char *line;
+
+		snprintf(want, sizeof(want), "%s:", params[i]);
+		line = strstr(out, want);
+		ASSERT_NE(NULL, line) TH_LOG("modinfo lacks %s: %s", params[i], out);
+		/* "name:description (type)": something must describe it. */
+		EXPECT_LT(strlen(want) + 8, strcspn(line, "\n"))
+			TH_LOG("%s has no description", params[i]);
+		snprintf(path, sizeof(path), "/sys/module/kvnet/parameters/%s",
+			 params[i]);
+		EXPECT_LT(0, kvnet_read_ll(path)) TH_LOG("%s unreadable or 0", path);
+	}
+
+	unload(_metadata);
+	EXPECT_EQ(EINVAL, load(self->kofd, "max_mem_regions=0"));
+	EXPECT_EQ(EINVAL, load(self->kofd, "max_mem_regions=5000"));
+	ASSERT_EQ(0, load(self->kofd, "max_mem_regions=2"));
+	EXPECT_EQ(2, kvnet_read_ll("/sys/module/kvnet/parameters/max_mem_regions"));
+
+	fd = kvnet_open_dev(KVNET_DEV_PATH);
+	kvnet_ioctl_noarg(fd, VHOST_SET_OWNER);
+	ASSERT_EQ(0, __kvnet_guest_mem_alloc(&mem, 0, 3 * 4096, false));
+	table = kvnet_mem_table_alloc(3);
+	for (i = 0; i < 3; i++)
+		kvnet_mem_table_set(table, i, i * 4096, 4096,
+				    (uintptr_t)kvnet_gpa_to_hva(&mem, i * 4096));
+	err = ioctl(fd, VHOST_SET_MEM_TABLE, table) ? errno : 0;
+	EXPECT_EQ(E2BIG, err) TH_LOG("3 regions over a limit of 2: %s",
+				     kvnet_errname(err));
+	table->nregions = 2;
+	EXPECT_IOCTL_ERRNO(0, fd, VHOST_SET_MEM_TABLE, table, "2 regions");
+	free(table);
+	close(fd);
+	kvnet_guest_mem_free(&mem);
+
+	unload(_metadata);
+	ASSERT_EQ(0, load(self->kofd, ""));
+	EXPECT_EQ(64, kvnet_read_ll("/sys/module/kvnet/parameters/max_mem_regions"));
+}
+
 KVNET_HARNESS_MAIN
