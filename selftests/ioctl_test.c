@@ -1461,6 +1461,87 @@ TEST_F(ioctl, get_vring_base_stops_processing)
 	close(psock);
 }
 
+/* Read an eventfd's count without blocking: 0 when it was not signalled. */
+static uint64_t eventfd_count(int efd)
+{
+	uint64_t n = 0;
+
+	if (read(efd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return n;
+}
+
+/*
+ * The worker signals the call eventfd when it returns a buffer, unless the
+ * driver asked for no interrupts (without EVENT_IDX: the avail flag).
+ */
+TEST_F(ioctl, call_signalled_as_the_guest_asks)
+{
+	struct kvnet_ring *tx = &self->dev.rings[KVNET_VQ_TX];
+	int psock, flags, call;
+
+	psock = start_tx(_metadata, self, 0x11);
+	call = self->dev.call[KVNET_VQ_TX];
+	flags = fcntl(call, F_GETFL);
+	ASSERT_EQ(0, fcntl(call, F_SETFL, flags | O_NONBLOCK));
+	eventfd_count(call);
+
+	ASSERT_EQ(0x11, tx_frame(_metadata, self, psock));
+	EXPECT_TRUE(kvnet_wait_until(eventfd_count(call) > 0, 5000))
+		TH_LOG("no call after a used buffer");
+
+	tx->vring.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	__sync_synchronize();
+	ASSERT_EQ(0x11, tx_frame(_metadata, self, psock));
+	/* A call follows the used index closely: give a wrong one time. */
+	kvnet_sleep_ms(300);
+	EXPECT_EQ(0ULL, eventfd_count(call))
+		TH_LOG("call signalled although the driver asked for none");
+	close(psock);
+}
+
+/*
+ * A malformed ring stops the queue and signals its error eventfd; the
+ * queue works again once the VMM resets it.
+ */
+TEST_F(ioctl, malformed_ring_signals_err)
+{
+	struct kvnet_ring *tx = &self->dev.rings[KVNET_VQ_TX];
+	struct vhost_vring_state base = { KVNET_VQ_TX, 0 };
+	struct vhost_vring_file err = { KVNET_VQ_TX, -1 };
+	uint16_t used;
+	int psock;
+
+	psock = start_tx(_metadata, self, 0x22);
+	err.fd = kvnet_eventfd();
+	ASSERT_EQ(0, fcntl(err.fd, F_SETFL, O_NONBLOCK));
+	kvnet_ioctl(self->dev.fd, VHOST_SET_VRING_ERR, &err);
+	ASSERT_EQ(0x22, tx_frame(_metadata, self, psock));
+
+	/* A head index past the ring. */
+	used = kvnet_ring_used_idx(tx);
+	tx->vring.avail->ring[tx->avail_idx % tx->num] = tx->num + 7;
+	__sync_synchronize();
+	tx->vring.avail->idx = ++tx->avail_idx;
+	ASSERT_EQ(0, kvnet_eventfd_signal(self->dev.kick[KVNET_VQ_TX]));
+	EXPECT_TRUE(kvnet_wait_until(eventfd_count(err.fd) > 0, 5000))
+		TH_LOG("no error signal for a head out of range");
+	EXPECT_EQ(used, kvnet_ring_used_idx(tx)) TH_LOG("bad head was used");
+
+	/* Reset as a VMM does: stop, rewind the driver, restart. */
+	kvnet_set_backend(self->dev.fd, KVNET_VQ_TX, -1);
+	kvnet_ioctl(self->dev.fd, VHOST_GET_VRING_BASE, &base);
+	tx->avail_idx--;
+	tx->vring.avail->idx = tx->avail_idx;
+	base.num = tx->avail_idx;
+	kvnet_ioctl(self->dev.fd, VHOST_SET_VRING_BASE, &base);
+	kvnet_set_backend(self->dev.fd, KVNET_VQ_TX, self->tap);
+	ASSERT_EQ(0x22, tx_frame(_metadata, self, psock))
+		TH_LOG("queue dead after the reset");
+	close(err.fd);
+	close(psock);
+}
+
 /*
  * kvmtool acks features at DRIVER_OK, after NET_SET_BACKEND: until a queue
  * has taken a buffer, any feature may change on both devices.
