@@ -1,0 +1,1558 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The data path end to end. A userspace virtio-net driver (virtio_drv.h)
+ * plays the guest; the tap's host side is the network stack of a private
+ * network namespace, seen through packet sockets: one receives what the
+ * device sends into the tap, one sends frames into the tap for the device
+ * to receive. Every frame carries a sequence number and a pattern derived
+ * from it, and is compared byte for byte on the other side.
+ *
+ * Each test runs against /dev/kvnet and against /dev/vhost-net, the
+ * reference, with several feature sets. Where vhost-net 6.1 behaves
+ * differently, struct dp_device says how and why (drivers/vhost/net.c).
+ *
+ * Knobs for longer runs: KVNET_DP_FRAMES (frames per byte-exact test) and
+ * KVNET_DP_SEED (mixed into each test's seed; the sizes and layouts depend
+ * only on the seed, the test and the feature set).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+
+#include "kvnet_harness.h"
+#include "kvnet_util.h"
+#include "virtio_drv.h"
+
+#define DP_ETHERTYPE	0x88b5		/* IEEE 802 local experimental */
+#define DP_MAGIC	0x6b766e74	/* "kvnt" */
+/* Without offloads a frame is 60 to 1514 bytes (MTU 1500). */
+#define DP_MIN_FRAME	60
+#define DP_MAX_FRAME	1514
+/* Ethernet header, then magic, sequence number, length and direction. */
+#define DP_FRAME_HDR	(ETH_HLEN + 4 + 4 + 2 + 2)
+#define DP_WAIT_MS	5000
+#define DP_FRAMES	400
+
+/* Each buffer of the driver lives in a slot of its own. */
+#define DP_SLOT		4096UL
+/* Both slot arrays straddle a region boundary (slot 127 does). */
+#define DP_TX_SLOTS	(VDRV_RAM_GPA + 512 * 1024 + 2048)
+#define DP_RX_SLOTS	(VDRV_RAM_GPA + 2560 * 1024 + 2048)
+/* Buffers and tables of malformed chains. */
+#define DP_SCRATCH	(VDRV_RAM_GPA + 3584 * 1024 + 4096)
+#define DP_SCRATCH_TX	(DP_SCRATCH)
+#define DP_SCRATCH_RX	(DP_SCRATCH + 4096)
+#define DP_SCRATCH_TBL	(DP_SCRATCH + 8192)
+#define DP_SCRATCH_TBL2	(DP_SCRATCH + 12288)
+
+/* Frames in flight: within the packet socket's buffer, the tap's queue. */
+#define DP_TX_WINDOW	128
+#define DP_RX_WINDOW	32
+
+/* Guest memory the device did not write keeps these bytes. */
+#define DP_POISON	0xa5
+#define DP_GAP_POISON	0xee
+
+enum { DP_DIR_TX = 'T', DP_DIR_RX = 'R' };
+
+/* What a device does with one kind of bad chain. */
+struct dp_expect {
+	/* The error eventfd fires. */
+	bool err;
+	/* Nothing after the bad chain is used until the VMM resets the queue. */
+	bool stops;
+	/* The chain is off the ring: GET_VRING_BASE is the index after it. */
+	bool taken;
+};
+
+/* A ring the device cannot walk: both devices stop at the bad entry. */
+static const struct dp_expect dp_broken = {
+	.err = true, .stops = true, .taken = false,
+};
+
+/* How a device behaves where the tests look. */
+struct dp_device {
+	const char *path;
+	bool kvnet;
+	/* num_buffers is written whenever the header has it (version 1). */
+	bool num_buffers_always;
+	/* A chain for the other direction: writable on TX, read-only on RX. */
+	struct dp_expect wrong_direction;
+	/* A TX chain shorter than the virtio-net header. */
+	struct dp_expect short_tx_hdr;
+	/*
+	 * An indirect descriptor without INDIRECT_DESC: as dp_broken if
+	 * set, else used like any chain.
+	 */
+	bool err_indirect_unnegotiated;
+};
+
+static const struct dp_device dp_kvnet = {
+	.path = KVNET_DEV_PATH,
+	.kvnet = true,
+	.num_buffers_always = true,
+	/*
+	 * Found once the chain is taken: the queue stops after it, and the
+	 * chain is never used (the guest's descriptors are lost until it
+	 * resets the device).
+	 */
+	.wrong_direction = { .err = true, .stops = true, .taken = true },
+	.short_tx_hdr = { .err = true, .stops = true, .taken = true },
+	.err_indirect_unnegotiated = true,
+};
+
+static const struct dp_device dp_vhost_net = {
+	.path = VHOST_NET_DEV_PATH,
+	.kvnet = false,
+	/*
+	 * handle_rx() writes num_buffers only with MRG_RXBUF; tun skips the
+	 * field, so it keeps what the guest memory held.
+	 */
+	.num_buffers_always = false,
+	/*
+	 * get_tx_bufs() and get_rx_bufs() look at the direction after
+	 * vhost_get_vq_desc() took the chain: vq_err(), the chain is dropped
+	 * unused, and the next kick goes on with the chains after it.
+	 */
+	.wrong_direction = { .err = true, .stops = false, .taken = true },
+	/*
+	 * vhost_net_build_xdp() returns -EFAULT for a chain shorter than the
+	 * header and handle_tx_copy() puts the chain back without vq_err():
+	 * the queue stalls on it until reset, but signals nothing.
+	 */
+	.short_tx_hdr = { .err = false, .stops = true, .taken = false },
+	/*
+	 * vhost_get_vq_desc() follows VRING_DESC_F_INDIRECT whether or not
+	 * the feature was acked: the chain is used like any other.
+	 */
+	.err_indirect_unnegotiated = false,
+};
+
+#define F(bit)		(1ULL << (bit))
+#define DP_ALL		(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | \
+			 F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_RING_F_INDIRECT_DESC))
+
+/* The feature sets every test runs with, on one device. */
+#define DP_VARIANTS(fixture, device)					\
+	FIXTURE_VARIANT_ADD(fixture, device##_none) {			\
+		.dev = &dp_##device, .features = 0,			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, device##_event_idx) {		\
+		.dev = &dp_##device,					\
+		.features = F(VIRTIO_RING_F_EVENT_IDX),			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, device##_indirect) {		\
+		.dev = &dp_##device,					\
+		.features = F(VIRTIO_RING_F_INDIRECT_DESC),		\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, device##_mrg_rxbuf) {		\
+		.dev = &dp_##device,					\
+		.features = F(VIRTIO_NET_F_MRG_RXBUF),			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, device##_version_1) {		\
+		.dev = &dp_##device,					\
+		.features = F(VIRTIO_F_VERSION_1),			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, device##_all) {			\
+		.dev = &dp_##device, .features = DP_ALL,		\
+	}
+
+struct dp_txbuf {
+	bool busy;
+	uint32_t seq;
+	uint16_t len;
+};
+
+struct dp_rxbuf {
+	bool busy;
+	uint32_t cap;
+	unsigned int nseg;
+	struct vdrv_sg seg[VDRV_MAX_SG];
+};
+
+/* What RX buffers look like. */
+enum dp_rx_policy {
+	DP_RX_FULL,	/* each holds a whole frame, in varied layouts */
+	DP_RX_MIXED,	/* 64 B to 2 KiB, for mergeable buffers */
+	DP_RX_SMALL,	/* 256 B each */
+};
+
+/* A driver on a device whose both queues have the tap as backend. */
+struct dp {
+	struct vdrv drv;
+	const struct dp_device *dev;
+	int tap;
+	char tap_name[IFNAMSIZ];
+	int ifindex;
+	/* Receives what the device sends into the tap. */
+	int psock;
+	/* Sends frames into the tap, for the device to receive. */
+	int ssock;
+	uint64_t seed;
+	uint64_t rng;
+	struct dp_txbuf tx[VDRV_RING_NUM];
+	struct dp_rxbuf rx[VDRV_RING_NUM];
+	/* RX buffers in the order they were made available. */
+	uint16_t rx_fifo[VDRV_RING_NUM];
+	unsigned int rx_fifo_head;
+	unsigned int rx_posted;
+	unsigned int rx_next;
+	enum dp_rx_policy rx_policy;
+	/* Every chain as an indirect table, negotiated or not. */
+	bool force_indirect;
+	/* Sequence numbers of the next frame in each direction. */
+	uint32_t tx_seq;
+	uint32_t rx_seq;
+};
+
+static bool dp_has(const struct dp *dp, unsigned int feature)
+{
+	return vdrv_has(&dp->drv, feature);
+}
+
+static unsigned int dp_env(const char *name, unsigned int def)
+{
+	const char *s = getenv(name);
+
+	return s && *s ? strtoul(s, NULL, 0) : def;
+}
+
+/* xorshift64*: the sizes and layouts of a run follow from its seed. */
+static uint32_t dp_rand(struct dp *dp)
+{
+	dp->rng ^= dp->rng >> 12;
+	dp->rng ^= dp->rng << 25;
+	dp->rng ^= dp->rng >> 27;
+	return (dp->rng * 0x2545f4914f6cdd1dULL) >> 32;
+}
+
+static unsigned int dp_rand_len(struct dp *dp)
+{
+	return DP_MIN_FRAME + dp_rand(dp) % (DP_MAX_FRAME - DP_MIN_FRAME + 1);
+}
+
+static void dp_seed(struct dp *dp, const char *test)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *test; test++)
+		h = (h ^ (unsigned char)*test) * 0x100000001b3ULL;
+	dp->seed = h ^ dp->drv.features ^ dp_env("KVNET_DP_SEED", 0);
+	dp->rng = dp->seed ?: 1;
+}
+
+/* ---- frames ----------------------------------------------------------------- */
+
+static uint8_t dp_pattern(uint32_t seq, unsigned int i)
+{
+	uint32_t x = seq * 0x9e3779b1U ^ i * 0x85ebca6bU;
+
+	x ^= x >> 15;
+	x *= 0x2c1b3c6dU;
+	return x ^ (x >> 12) ^ (x >> 24);
+}
+
+static void dp_put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint32_t dp_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return ntohl(v);
+}
+
+/* Frame @seq of @len bytes going in direction @dir. */
+static void dp_frame(uint8_t *f, unsigned int dir, uint32_t seq,
+		     unsigned int len)
+{
+	unsigned int i;
+
+	memset(f, 0xff, ETH_ALEN);
+	f[6] = 0x02;			/* locally administered */
+	memcpy(f + 7, "kvne", 4);
+	f[11] = dir;
+	f[12] = DP_ETHERTYPE >> 8;
+	f[13] = DP_ETHERTYPE & 0xff;
+	dp_put32(f + 14, DP_MAGIC);
+	dp_put32(f + 18, seq);
+	f[22] = len >> 8;
+	f[23] = len & 0xff;
+	f[24] = dir;
+	f[25] = 0;
+	for (i = DP_FRAME_HDR; i < len; i++)
+		f[i] = dp_pattern(seq, i);
+}
+
+/*
+ * Compare @got (@n bytes) with frame @seq of @len bytes: NULL if equal,
+ * else what differs.
+ */
+static const char *dp_frame_diff(const uint8_t *got, size_t n,
+				 unsigned int dir, uint32_t seq,
+				 unsigned int len)
+{
+	uint8_t want[DP_MAX_FRAME];
+	size_t i;
+
+	unsigned int got_len = n >= DP_FRAME_HDR ? got[22] << 8 | got[23] : 0;
+
+	/* Another frame of ours: say which, rather than where it differs. */
+	if (n >= DP_FRAME_HDR && dp_get32(got + 14) == DP_MAGIC &&
+	    (dp_get32(got + 18) != seq || got_len != len || got[24] != dir))
+		return kvnet_fmt("got frame %u (%u bytes, dir %c), expected frame %u (%u bytes, dir %c)",
+				 dp_get32(got + 18), got_len, got[24], seq, len,
+				 dir);
+	dp_frame(want, dir, seq, len);
+	for (i = 0; i < n && i < len; i++)
+		if (got[i] != want[i])
+			return kvnet_fmt("frame %u (%u bytes): byte %zu is %#04x, expected %#04x",
+					 seq, len, i, got[i], want[i]);
+	if (n != len)
+		return kvnet_fmt("frame %u: %zu bytes, expected %u", seq, n, len);
+	return NULL;
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+/*
+ * No IPv6 on the tap (its router solicitations would reach the guest):
+ * nothing but the tests' frames goes through it. 0 or -errno; -ENOENT
+ * without IPv6.
+ */
+static int dp_quiet_ipv6(const char *name)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+		 name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void dp_setup(struct __test_metadata *_metadata, struct dp *dp,
+		     const struct dp_device *dev, uint64_t features)
+{
+	int rcvbuf = 8 << 20, r;
+	struct timeval tv = { .tv_sec = DP_WAIT_MS / 1000 };
+
+	memset(dp, 0, sizeof(*dp));
+	vdrv_init(&dp->drv);
+	dp->tap = dp->psock = dp->ssock = -1;
+	dp->dev = dev;
+
+	kvnet_enter_netns();
+	/* Best effort: what counts is the tap's own setting, below. */
+	dp_quiet_ipv6("default");
+	vdrv_open(&dp->drv, dev->path, features);
+	ASSERT_GE(DP_TX_SLOTS, dp->drv.brk) TH_LOG("rings overlap the slots");
+	dp_seed(dp, _metadata->name);
+
+	dp->tap = vdrv_tap_create(dp->drv.hdr_len, dp->tap_name);
+	r = dp_quiet_ipv6(dp->tap_name);
+	ASSERT_TRUE(!r || r == -ENOENT) TH_LOG("IPv6 off on %s: %s",
+					      dp->tap_name, kvnet_errname(-r));
+	ASSERT_EQ(0, __kvnet_link_up(dp->tap_name));
+	dp->ifindex = if_nametoindex(dp->tap_name);
+	ASSERT_LT(0, dp->ifindex);
+	kvnet_set_backend(dp->drv.fd, VDRV_RX, dp->tap);
+	kvnet_set_backend(dp->drv.fd, VDRV_TX, dp->tap);
+
+	dp->psock = kvnet_check(__kvnet_packet_socket(dp->tap_name,
+						      DP_ETHERTYPE));
+	ASSERT_EQ(0, setsockopt(dp->psock, SOL_SOCKET, SO_RCVBUFFORCE,
+				&rcvbuf, sizeof(rcvbuf)))
+		TH_LOG("SO_RCVBUFFORCE: %s", strerror(errno));
+	/* Protocol 0: it sends only. */
+	dp->ssock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, dp->ssock) TH_LOG("AF_PACKET socket: %s", strerror(errno));
+	ASSERT_EQ(0, setsockopt(dp->ssock, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				sizeof(tv)));
+}
+
+static void dp_teardown(struct dp *dp)
+{
+	if (dp->psock >= 0)
+		close(dp->psock);
+	if (dp->ssock >= 0)
+		close(dp->ssock);
+	vdrv_close(&dp->drv);
+	if (dp->tap >= 0)
+		close(dp->tap);
+	dp->psock = dp->ssock = dp->tap = -1;
+}
+
+/* Frames the packet socket dropped for want of room. */
+static unsigned int dp_psock_drops(struct dp *dp)
+{
+	struct tpacket_stats st = { 0 };
+	socklen_t len = sizeof(st);
+
+	if (getsockopt(dp->psock, SOL_PACKET, PACKET_STATISTICS, &st, &len))
+		return 0;
+	return st.tp_drops;
+}
+
+static void dp_stats(struct __test_metadata *_metadata, struct dp *dp,
+		     unsigned int q, struct kvnet_vring_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (dp->dev->kvnet)
+		kvnet_get_stats(dp->drv.fd, q, st);
+}
+
+/* ---- buffer layouts ------------------------------------------------------- */
+
+/*
+ * Lay @total bytes out from @slot on as segments with random gaps between
+ * them: the first @first bytes (if any) as a segment of their own, the
+ * rest in @pieces segments of random sizes. Returns the segment count.
+ */
+static unsigned int dp_layout(struct dp *dp, uint64_t slot, size_t total,
+			      size_t first, unsigned int pieces,
+			      struct vdrv_sg *sg)
+{
+	uint64_t at = slot + dp_rand(dp) % 64;
+	size_t done = 0, left, len;
+	unsigned int n = 0, k;
+
+	if (first) {
+		sg[n++] = (struct vdrv_sg) { at, first };
+		at += first + dp_rand(dp) % 48;
+		done = first;
+	}
+	for (k = 0; done < total; k++) {
+		left = total - done;
+		if (k + 1 >= pieces || left == 1)
+			len = left;
+		else
+			len = 1 + dp_rand(dp) % (left - 1);
+		sg[n++] = (struct vdrv_sg) { at, len };
+		at += len + dp_rand(dp) % 48;
+		done += len;
+	}
+	return n;
+}
+
+/*
+ * Without VERSION_1 (no ANY_LAYOUT) a driver gives the header a
+ * descriptor of its own; a version 1 driver may lay a chain out freely.
+ */
+static size_t dp_hdr_alone(struct dp *dp)
+{
+	if (!dp_has(dp, VIRTIO_F_VERSION_1) || dp_rand(dp) % 2)
+		return dp->drv.hdr_len;
+	return 0;
+}
+
+static bool dp_use_indirect(struct dp *dp)
+{
+	if (dp->force_indirect)
+		return true;
+	return dp_has(dp, VIRTIO_RING_F_INDIRECT_DESC) && dp_rand(dp) % 2;
+}
+
+/* ---- TX: guest to host ---------------------------------------------------- */
+
+/*
+ * Make frame @seq of @len bytes available on the TX queue, after a zero
+ * header (no offloads): 0, or -ENOSPC / -EBUSY when there is no room yet.
+ */
+static int dp_tx_post(struct __test_metadata *_metadata, struct dp *dp,
+		      uint32_t seq, unsigned int len)
+{
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	unsigned int s = seq % tx->num, n, i;
+	uint64_t slot = DP_TX_SLOTS + s * DP_SLOT;
+	uint8_t buf[DP_SLOT];
+	struct vdrv_sg sg[VDRV_MAX_SG];
+	size_t hlen = dp->drv.hdr_len, off = 0;
+	bool indirect;
+	int head;
+
+	if (dp->tx[s].busy)
+		return -EBUSY;
+	n = dp_layout(dp, slot, hlen + len, dp_hdr_alone(dp),
+		      1 + dp_rand(dp) % 4, sg);
+	indirect = dp_use_indirect(dp);
+	if (tx->num_free < (indirect ? 1 : n))
+		return -ENOSPC;
+
+	/* Gaps between the segments hold bytes that must not be sent. */
+	memset(buf, DP_GAP_POISON, sizeof(buf));
+	ASSERT_EQ(0, vdrv_write(&dp->drv, slot, buf, DP_SLOT));
+	memset(buf, 0, hlen);
+	dp_frame(buf + hlen, DP_DIR_TX, seq, len);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, vdrv_write(&dp->drv, sg[i].gpa, buf + off,
+					sg[i].len));
+		off += sg[i].len;
+	}
+	head = vdrv_add(tx, sg, n, 0, indirect, &dp->tx[s]);
+	ASSERT_LE(0, head) TH_LOG("vdrv_add: %s", kvnet_errname(-head));
+	dp->tx[s] = (struct dp_txbuf) { .busy = true, .seq = seq, .len = len };
+	return 0;
+}
+
+/* The next frame out of the tap, waiting up to @timeout_ms: bytes or -errno. */
+static ssize_t dp_tap_recv(struct dp *dp, uint8_t *buf, size_t size,
+			   int timeout_ms)
+{
+	struct pollfd pfd = { .fd = dp->psock, .events = POLLIN };
+	ssize_t n;
+
+	n = recv(dp->psock, buf, size, MSG_DONTWAIT | MSG_TRUNC);
+	if (n >= 0 || errno != EAGAIN || !timeout_ms)
+		return n < 0 ? -errno : n;
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		return -ETIMEDOUT;
+	n = recv(dp->psock, buf, size, MSG_DONTWAIT | MSG_TRUNC);
+	return n < 0 ? -errno : n;
+}
+
+/* Take the TX used entries: how many. Each must be a frame in flight. */
+static unsigned int dp_tx_reap(struct __test_metadata *_metadata,
+			       struct dp *dp)
+{
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	unsigned int n = 0;
+	void *token;
+	uint32_t len;
+	int r;
+
+	while ((r = vdrv_get_buf(tx, &token, &len)) == 1) {
+		struct dp_txbuf *b = token;
+
+		/* The length counts bytes written: none on TX. */
+		ASSERT_EQ(0U, len)
+			TH_LOG("TX used entry of frame %u: length %u, expected 0",
+			       b->seq, len);
+		b->busy = false;
+		n++;
+	}
+	ASSERT_EQ(0, r) TH_LOG("%s", dp->drv.error);
+	return n;
+}
+
+/* Expect frame @seq of @len bytes out of the tap within DP_WAIT_MS. */
+static void dp_tx_expect(struct __test_metadata *_metadata, struct dp *dp,
+			 uint32_t seq, unsigned int len, const char *when)
+{
+	uint8_t buf[DP_SLOT];
+	const char *diff;
+	ssize_t n;
+
+	n = dp_tap_recv(dp, buf, sizeof(buf), DP_WAIT_MS);
+	ASSERT_LE(0, n) TH_LOG("%s: TX frame %u did not come out of the tap: %s",
+			       when, seq, kvnet_errname(-n));
+	diff = dp_frame_diff(buf, n, DP_DIR_TX, seq, len);
+	ASSERT_EQ(NULL, diff) TH_LOG("%s: TX: %s", when, diff);
+}
+
+/*
+ * Send @n frames of @lens through the TX queue, with up to DP_TX_WINDOW in
+ * flight, and check each out of the tap, in order, and every used entry.
+ */
+static void dp_tx_run(struct __test_metadata *_metadata, struct dp *dp,
+		      unsigned int n, const uint16_t *lens)
+{
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	unsigned int sent = 0, got = 0, used = 0, r;
+	uint32_t seq0 = dp->tx_seq;
+	uint8_t buf[DP_SLOT];
+	const char *diff;
+	ssize_t len;
+
+	while (got < n || used < sent) {
+		bool progress = false;
+
+		while (sent < n && sent - got < DP_TX_WINDOW) {
+			if (dp_tx_post(_metadata, dp, seq0 + sent, lens[sent]))
+				break;
+			sent++;
+			progress = true;
+		}
+		ASSERT_EQ(0, vdrv_kick(tx));
+
+		while ((len = dp_tap_recv(dp, buf, sizeof(buf), 0)) >= 0) {
+			ASSERT_GT(sent, got) TH_LOG("TX: a frame nobody sent");
+			diff = dp_frame_diff(buf, len, DP_DIR_TX, seq0 + got,
+					     lens[got]);
+			ASSERT_EQ(NULL, diff)
+				TH_LOG("TX frame %u of %u (seed %#llx): %s",
+				       got, n, (unsigned long long)dp->seed,
+				       diff);
+			got++;
+			progress = true;
+		}
+		r = dp_tx_reap(_metadata, dp);
+		used += r;
+		if (progress || r)
+			continue;
+
+		/* Nothing moved: wait for a frame or a call. */
+		if (vdrv_enable_cb(tx)) {
+			struct pollfd pfd[2] = {
+				{ .fd = dp->psock, .events = POLLIN },
+				{ .fd = tx->call, .events = POLLIN },
+			};
+
+			ASSERT_LT(0, poll(pfd, 2, DP_WAIT_MS))
+				TH_LOG("TX stalled: %u of %u frames made available, %u came out, %u used; %u dropped by the socket (seed %#llx)",
+				       sent, n, got, used, dp_psock_drops(dp),
+				       (unsigned long long)dp->seed);
+			if (pfd[1].revents)
+				tx->calls += vdrv_eventfd_wait(tx->call, 0);
+		}
+	}
+	ASSERT_EQ(0U, tx->num_inflight);
+	ASSERT_EQ(0U, dp_psock_drops(dp));
+	dp->tx_seq += n;
+}
+
+/* One frame through an idle TX queue: out of the tap, and its buffer used. */
+static void dp_tx_one(struct __test_metadata *_metadata, struct dp *dp,
+		      const char *when)
+{
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	uint32_t seq = dp->tx_seq++;
+	unsigned int len = dp_rand_len(dp);
+	int r;
+
+	ASSERT_EQ(0, dp_tx_post(_metadata, dp, seq, len)) TH_LOG("%s", when);
+	ASSERT_EQ(0, vdrv_kick(tx));
+	dp_tx_expect(_metadata, dp, seq, len, when);
+	r = vdrv_wait_used(tx, DP_WAIT_MS);
+	ASSERT_EQ(0, r) TH_LOG("%s: TX frame %u sent but not used: %s", when,
+			       seq, r == -EPROTO ? dp->drv.error :
+			       kvnet_errname(-r));
+	ASSERT_EQ(1U, dp_tx_reap(_metadata, dp)) TH_LOG("%s", when);
+}
+
+/* ---- RX: host to guest ---------------------------------------------------- */
+
+/* Send frame @seq of @len bytes into the tap, towards the device. */
+static void dp_host_send(struct __test_metadata *_metadata, struct dp *dp,
+			 uint32_t seq, unsigned int len)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(DP_ETHERTYPE),
+		.sll_ifindex = dp->ifindex,
+		.sll_halen = ETH_ALEN,
+	};
+	uint8_t f[DP_MAX_FRAME];
+	ssize_t n;
+
+	memset(sll.sll_addr, 0xff, ETH_ALEN);
+	dp_frame(f, DP_DIR_RX, seq, len);
+	n = sendto(dp->ssock, f, len, 0, (struct sockaddr *)&sll, sizeof(sll));
+	ASSERT_EQ((ssize_t)len, n) TH_LOG("sendto on the tap, frame %u: %s",
+					  seq, strerror(errno));
+}
+
+/* Capacity and layout of a new RX buffer in @b, by the policy. */
+static void dp_rx_layout(struct dp *dp, struct dp_rxbuf *b, uint64_t slot)
+{
+	size_t hlen = dp->drv.hdr_len;
+
+	switch (dp->rx_policy) {
+	case DP_RX_FULL:
+		b->cap = hlen + DP_MAX_FRAME + dp_rand(dp) % 256;
+		b->nseg = dp_layout(dp, slot, b->cap, dp_hdr_alone(dp),
+				    1 + dp_rand(dp) % 3, b->seg);
+		break;
+	case DP_RX_MIXED:
+		b->cap = 64 + dp_rand(dp) % (2048 - 64 + 1);
+		b->nseg = dp_layout(dp, slot, b->cap, 0, 1 + dp_rand(dp) % 3,
+				    b->seg);
+		break;
+	case DP_RX_SMALL:
+		b->cap = 256;
+		b->nseg = dp_layout(dp, slot, b->cap, 0, 1, b->seg);
+		break;
+	}
+}
+
+/* Make one more RX buffer available: false if there is no room. */
+static bool dp_rx_post_one(struct __test_metadata *_metadata, struct dp *dp)
+{
+	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
+	uint8_t poison[DP_SLOT];
+	struct dp_rxbuf *b;
+	unsigned int i, k;
+	uint64_t slot;
+	bool indirect;
+	int head;
+
+	for (k = 0; k < rx->num; k++) {
+		i = (dp->rx_next + k) % rx->num;
+		if (!dp->rx[i].busy)
+			break;
+	}
+	if (k == rx->num)
+		return false;
+	b = &dp->rx[i];
+	slot = DP_RX_SLOTS + i * DP_SLOT;
+	dp_rx_layout(dp, b, slot);
+	indirect = dp_use_indirect(dp);
+	if (rx->num_free < (indirect ? 1 : b->nseg))
+		return false;
+	memset(poison, DP_POISON, sizeof(poison));
+	ASSERT_EQ(0, vdrv_write(&dp->drv, slot, poison, DP_SLOT));
+	head = vdrv_add(rx, b->seg, 0, b->nseg, indirect, b);
+	ASSERT_LE(0, head) TH_LOG("vdrv_add: %s", kvnet_errname(-head));
+	b->busy = true;
+	dp->rx_fifo[(dp->rx_fifo_head + dp->rx_posted) % rx->num] = i;
+	dp->rx_posted++;
+	dp->rx_next = i + 1;
+	return true;
+}
+
+/* Make up to @max RX buffers available, then kick if the device wants it. */
+static void dp_rx_fill(struct __test_metadata *_metadata, struct dp *dp,
+		       unsigned int max)
+{
+	while (max-- && dp_rx_post_one(_metadata, dp))
+		;
+	ASSERT_EQ(0, vdrv_kick(&dp->drv.vqs[VDRV_RX]));
+}
+
+/* Append the first @len bytes the device wrote into @b to @pkt. */
+static void dp_rx_gather(struct __test_metadata *_metadata, struct dp *dp,
+			 const struct dp_rxbuf *b, uint32_t len, uint8_t *pkt)
+{
+	unsigned int i;
+	uint32_t chunk;
+
+	for (i = 0; i < b->nseg && len; i++) {
+		chunk = b->seg[i].len < len ? b->seg[i].len : len;
+		ASSERT_EQ(0, vdrv_read(&dp->drv, b->seg[i].gpa, pkt, chunk));
+		pkt += chunk;
+		len -= chunk;
+	}
+}
+
+/*
+ * Expect frame @seq of @len bytes in the next RX buffers, with a header
+ * saying no offloads and the right num_buffers: the number of buffers.
+ */
+static unsigned int dp_rx_expect(struct __test_metadata *_metadata,
+				 struct dp *dp, uint32_t seq,
+				 unsigned int len, const char *when)
+{
+	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
+	size_t hlen = dp->drv.hdr_len, need = hlen + len, got = 0, cap = 0;
+	static const uint8_t zero[sizeof(struct virtio_net_hdr)];
+	uint8_t pkt[2048];
+	unsigned int nbufs, k;
+	const char *diff;
+
+	/* The device fills buffers in the order they were made available. */
+	for (nbufs = 0; cap < need && nbufs < dp->rx_posted; nbufs++)
+		cap += dp->rx[dp->rx_fifo[(dp->rx_fifo_head + nbufs) %
+					  rx->num]].cap;
+	ASSERT_LE(need, cap) TH_LOG("%s: frame %u needs %zu bytes, %zu posted",
+				    when, seq, need, cap);
+
+	for (k = 0; k < nbufs; k++) {
+		struct dp_rxbuf *b, *want;
+		void *token;
+		uint32_t ulen;
+		int r;
+
+		r = vdrv_wait_used(rx, DP_WAIT_MS);
+		ASSERT_EQ(0, r)
+			TH_LOG("%s: RX frame %u (%u bytes), buffer %u of %u: %s",
+			       when, seq, len, k + 1, nbufs,
+			       r == -EPROTO ? dp->drv.error : "no used entry");
+		r = vdrv_get_buf(rx, &token, &ulen);
+		ASSERT_EQ(1, r) TH_LOG("%s", dp->drv.error);
+		b = token;
+		want = &dp->rx[dp->rx_fifo[dp->rx_fifo_head]];
+		ASSERT_EQ(want, b)
+			TH_LOG("%s: RX frame %u: buffer %td used, expected %td, the next made available",
+			       when, seq, b - dp->rx, want - dp->rx);
+		ASSERT_GE(b->cap, ulen)
+			TH_LOG("%s: RX frame %u: %u bytes used of a %u-byte buffer",
+			       when, seq, ulen, b->cap);
+		ASSERT_GE(need, got + ulen)
+			TH_LOG("%s: RX frame %u: %zu bytes used, expected %zu",
+			       when, seq, got + ulen, need);
+		dp_rx_gather(_metadata, dp, b, ulen, pkt + got);
+		got += ulen;
+		b->busy = false;
+		dp->rx_fifo_head = (dp->rx_fifo_head + 1) % rx->num;
+		dp->rx_posted--;
+
+		if (k || hlen != sizeof(struct virtio_net_hdr_mrg_rxbuf))
+			continue;
+		ASSERT_LE(hlen, ulen) TH_LOG("%s: RX frame %u: %u bytes in the first buffer",
+					    when, seq, ulen);
+		if (dp_has(dp, VIRTIO_NET_F_MRG_RXBUF) ||
+		    dp->dev->num_buffers_always) {
+			uint16_t nb = pkt[10] | pkt[11] << 8;
+
+			ASSERT_EQ(nbufs, nb)
+				TH_LOG("%s: RX frame %u (%u bytes): num_buffers %u, expected %u",
+				       when, seq, len, nb, nbufs);
+		}
+	}
+	ASSERT_EQ(need, got) TH_LOG("%s: RX frame %u: %zu bytes used, expected %zu",
+				    when, seq, got, need);
+	ASSERT_EQ(0, memcmp(pkt, zero, sizeof(zero)))
+		TH_LOG("%s: RX frame %u: header %02x %02x %02x%02x %02x%02x %02x%02x %02x%02x, expected zeros (no offloads)",
+		       when, seq, pkt[0], pkt[1], pkt[2], pkt[3], pkt[4],
+		       pkt[5], pkt[6], pkt[7], pkt[8], pkt[9]);
+	diff = dp_frame_diff(pkt + hlen, got - hlen, DP_DIR_RX, seq, len);
+	ASSERT_EQ(NULL, diff) TH_LOG("%s: RX (seed %#llx): %s", when,
+				     (unsigned long long)dp->seed, diff);
+	return nbufs;
+}
+
+/*
+ * Send @n frames of @lens into the tap, DP_RX_WINDOW at a time, and check
+ * each in the guest's buffers, refilled as they are used.
+ */
+static void dp_rx_run(struct __test_metadata *_metadata, struct dp *dp,
+		      unsigned int n, const uint16_t *lens)
+{
+	unsigned int i, j, w;
+
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	for (i = 0; i < n; i += w) {
+		w = n - i < DP_RX_WINDOW ? n - i : DP_RX_WINDOW;
+		for (j = 0; j < w; j++)
+			dp_host_send(_metadata, dp, dp->rx_seq + i + j,
+				     lens[i + j]);
+		for (j = 0; j < w; j++) {
+			dp_rx_expect(_metadata, dp, dp->rx_seq + i + j,
+				     lens[i + j], kvnet_fmt("frame %u of %u", i + j, n));
+			dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+		}
+	}
+	dp->rx_seq += n;
+}
+
+/* One frame through an idle RX queue, into one buffer made available for it. */
+static void dp_rx_one(struct __test_metadata *_metadata, struct dp *dp,
+		      const char *when)
+{
+	uint32_t seq = dp->rx_seq++;
+	unsigned int len = dp_rand_len(dp);
+
+	ASSERT_EQ(0U, dp->rx_posted) TH_LOG("%s", when);
+	dp_rx_fill(_metadata, dp, 1);
+	dp_host_send(_metadata, dp, seq, len);
+	dp_rx_expect(_metadata, dp, seq, len, when);
+}
+
+/* ---- byte-exact traffic ---------------------------------------------------- */
+
+FIXTURE(datapath) {
+	struct dp dp;
+};
+
+FIXTURE_VARIANT(datapath) {
+	const struct dp_device *dev;
+	uint64_t features;
+};
+
+DP_VARIANTS(datapath, kvnet);
+DP_VARIANTS(datapath, vhost_net);
+
+FIXTURE_SETUP(datapath)
+{
+	dp_setup(_metadata, &self->dp, variant->dev, variant->features);
+}
+
+FIXTURE_TEARDOWN(datapath)
+{
+	dp_teardown(&self->dp);
+}
+
+/* @n frame lengths: the extremes first, then random ones. */
+static uint16_t *dp_lens(struct dp *dp, unsigned int n)
+{
+	uint16_t *lens = calloc(n, sizeof(*lens));
+	unsigned int i;
+
+	for (i = 0; lens && i < n; i++)
+		lens[i] = i == 0 ? DP_MIN_FRAME : i == 1 ? DP_MAX_FRAME :
+			  dp_rand_len(dp);
+	return lens;
+}
+
+static uint64_t dp_sum(const uint16_t *lens, unsigned int n)
+{
+	uint64_t sum = 0;
+
+	while (n--)
+		sum += lens[n];
+	return sum;
+}
+
+/* kvnet's counters of queue @q grew by @packets frames of @bytes. */
+static void dp_check_counts(struct __test_metadata *_metadata, struct dp *dp,
+			    unsigned int q, const struct kvnet_vring_stats *st0,
+			    uint64_t packets, uint64_t bytes)
+{
+	struct kvnet_vring_stats st;
+
+	if (!dp->dev->kvnet)
+		return;		/* KVNET_GET_VRING_STATS is kvnet's own */
+	dp_stats(_metadata, dp, q, &st);
+	EXPECT_EQ(packets, st.packets - st0->packets)
+		TH_LOG("q%u: packets counted", q);
+	EXPECT_EQ(bytes, st.bytes - st0->bytes)
+		TH_LOG("q%u: bytes counted (headers excluded)", q);
+	EXPECT_EQ(0ULL, st.errors - st0->errors) TH_LOG("q%u: errors", q);
+}
+
+/*
+ * Hundreds of frames of random sizes and layouts (split, header alone or
+ * not, indirect) from the guest, out of the tap byte for byte and in
+ * order, and every buffer given back.
+ */
+TEST_F(datapath, tx_byte_exact)
+{
+	struct dp *dp = &self->dp;
+	unsigned int n = dp_env("KVNET_DP_FRAMES", DP_FRAMES);
+	struct kvnet_vring_stats st0;
+	uint16_t *lens = dp_lens(dp, n);
+
+	ASSERT_NE(NULL, lens);
+	dp_stats(_metadata, dp, VDRV_TX, &st0);
+	dp_tx_run(_metadata, dp, n, lens);
+	dp_check_counts(_metadata, dp, VDRV_TX, &st0, n, dp_sum(lens, n));
+	free(lens);
+}
+
+/*
+ * Hundreds of frames of random sizes from the host into buffers of varied
+ * layouts (mergeable ones of varied sizes with MRG_RXBUF): byte for byte,
+ * in order, with a header saying no offloads and num_buffers right.
+ */
+TEST_F(datapath, rx_byte_exact)
+{
+	struct dp *dp = &self->dp;
+	unsigned int n = dp_env("KVNET_DP_FRAMES", DP_FRAMES);
+	struct kvnet_vring_stats st0;
+	uint16_t *lens = dp_lens(dp, n);
+
+	ASSERT_NE(NULL, lens);
+	if (dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
+		dp->rx_policy = DP_RX_MIXED;
+	dp_stats(_metadata, dp, VDRV_RX, &st0);
+	dp_rx_run(_metadata, dp, n, lens);
+	dp_check_counts(_metadata, dp, VDRV_RX, &st0, n, dp_sum(lens, n));
+	free(lens);
+}
+
+/* With MRG_RXBUF and 256-byte buffers a frame spans as many as it needs. */
+TEST_F(datapath, rx_mergeable_spans_buffers)
+{
+	struct dp *dp = &self->dp;
+	size_t hlen = dp->drv.hdr_len;
+	/* Exactly one buffer, one byte more, a full frame, the extremes. */
+	unsigned int lens[] = { 256 - hlen, 256 - hlen + 1, 1500, DP_MAX_FRAME,
+				DP_MIN_FRAME, 512 - hlen, 1000 };
+	unsigned int i, nb, want;
+
+	if (!dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
+		SKIP(return, "needs VIRTIO_NET_F_MRG_RXBUF");
+	dp->rx_policy = DP_RX_SMALL;
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		dp_host_send(_metadata, dp, dp->rx_seq, lens[i]);
+		nb = dp_rx_expect(_metadata, dp, dp->rx_seq++, lens[i],
+				  kvnet_fmt("%u-byte frame", lens[i]));
+		want = (hlen + lens[i] + 255) / 256;
+		EXPECT_EQ(want, nb) TH_LOG("%u-byte frame in 256-byte buffers",
+					   lens[i]);
+		dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	}
+}
+
+/*
+ * Frames that arrive while the guest has no buffers wait in the tap; once
+ * buffers come and the guest kicks, all of them arrive, in order.
+ */
+TEST_F(datapath, rx_waits_for_buffers)
+{
+	struct dp *dp = &self->dp;
+	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
+	struct kvnet_vring_stats st0, st;
+	const unsigned int burst = 16;
+	uint16_t lens[16];
+	unsigned int i;
+
+	for (i = 0; i < burst; i++)
+		lens[i] = dp_rand_len(dp);
+	dp_stats(_metadata, dp, VDRV_RX, &st0);
+	for (i = 0; i < burst; i++)
+		dp_host_send(_metadata, dp, dp->rx_seq + i, lens[i]);
+
+	/* The device looked (kvnet says when) and found nothing to fill. */
+	if (dp->dev->kvnet)
+		EXPECT_TRUE(kvnet_wait_until(
+			!__kvnet_get_stats(dp->drv.fd, VDRV_RX, &st) &&
+			st.handler_runs > st0.handler_runs, DP_WAIT_MS))
+			TH_LOG("the RX handler never ran for the frames");
+	kvnet_sleep_ms(200);
+	EXPECT_EQ(0, vdrv_used_idx(rx)) TH_LOG("used entries without buffers");
+	EXPECT_EQ(0ULL, vdrv_eventfd_wait(rx->call, 0))
+		TH_LOG("a call without a used buffer");
+
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	for (i = 0; i < burst; i++)
+		dp_rx_expect(_metadata, dp, dp->rx_seq + i, lens[i],
+			     kvnet_fmt("burst frame %u of %u", i, burst));
+	dp->rx_seq += burst;
+	dp_check_counts(_metadata, dp, VDRV_RX, &st0, burst,
+			dp_sum(lens, burst));
+}
+
+/* Both directions at once: neither queue waits for the other. */
+TEST_F(datapath, both_directions)
+{
+	struct dp *dp = &self->dp;
+	unsigned int n = dp_env("KVNET_DP_FRAMES", DP_FRAMES) / 4, i;
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	uint16_t *lens = dp_lens(dp, n);
+
+	ASSERT_NE(NULL, lens);
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, dp_tx_post(_metadata, dp, dp->tx_seq + i, lens[i]));
+		ASSERT_EQ(0, vdrv_kick(tx));
+		dp_host_send(_metadata, dp, dp->rx_seq + i, lens[n - 1 - i]);
+		dp_tx_expect(_metadata, dp, dp->tx_seq + i, lens[i],
+			     kvnet_fmt("frame %u of %u", i, n));
+		dp_rx_expect(_metadata, dp, dp->rx_seq + i, lens[n - 1 - i],
+			     kvnet_fmt("frame %u of %u", i, n));
+		dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+		dp_tx_reap(_metadata, dp);
+	}
+	while (tx->num_inflight) {
+		int r = vdrv_wait_used(tx, DP_WAIT_MS);
+
+		ASSERT_EQ(0, r) TH_LOG("%u TX buffers sent but not used: %s",
+				       tx->num_inflight, r == -EPROTO ?
+				       dp->drv.error : kvnet_errname(-r));
+		dp_tx_reap(_metadata, dp);
+	}
+	free(lens);
+}
+
+/* ---- malformed rings ------------------------------------------------------ */
+
+/* What a builder of a bad ring did. */
+struct dp_bad {
+	const char *what;
+	/* Avail entries the reset drops: the bad chain's, or none. */
+	unsigned int drop;
+	/* A good chain after it would undo the damage: post none. */
+	bool no_followup;
+	/* Descriptors to give back once the queue is reset. */
+	uint16_t desc[4];
+	unsigned int ndesc;
+};
+
+typedef void (*dp_bad_fn)(struct __test_metadata *_metadata, struct dp *dp,
+			  struct vdrv_vq *vq, struct dp_bad *bad);
+
+/*
+ * A buffer that would be good on its own: a frame to send on TX, room
+ * for one on RX (device-writable).
+ */
+static struct vring_desc dp_bad_buf(struct __test_metadata *_metadata,
+				    struct dp *dp, struct vdrv_vq *vq,
+				    uint16_t flags)
+{
+	size_t hlen = dp->drv.hdr_len;
+	uint8_t buf[DP_SLOT];
+
+	if (vq->index == VDRV_RX)
+		return (struct vring_desc) {
+			.addr = DP_SCRATCH_RX, .len = 2048,
+			.flags = flags | VRING_DESC_F_WRITE,
+		};
+	memset(buf, 0, hlen);
+	dp_frame(buf + hlen, DP_DIR_TX, 0xbad00000, DP_MIN_FRAME);
+	EXPECT_EQ(0, vdrv_write(&dp->drv, DP_SCRATCH_TX, buf,
+				hlen + DP_MIN_FRAME));
+	return (struct vring_desc) {
+		.addr = DP_SCRATCH_TX, .len = hlen + DP_MIN_FRAME,
+		.flags = flags,
+	};
+}
+
+/* Put @d in a descriptor of @vq taken off the free list: its index. */
+static uint16_t dp_bad_desc(struct __test_metadata *_metadata,
+			    struct vdrv_vq *vq, struct dp_bad *bad,
+			    struct vring_desc d)
+{
+	int i = vdrv_desc_get(vq);
+
+	EXPECT_LE(0, i) TH_LOG("no free descriptor on an idle queue");
+	if (i < 0 || bad->ndesc == ARRAY_SIZE(bad->desc))
+		return 0;
+	vq->vring.desc[i] = d;
+	bad->desc[bad->ndesc++] = i;
+	return i;
+}
+
+/* An indirect table of @n entries at @gpa. */
+static void dp_bad_table(struct __test_metadata *_metadata, struct dp *dp,
+			 uint64_t gpa, const struct vring_desc *table,
+			 unsigned int n)
+{
+	EXPECT_EQ(0, vdrv_write(&dp->drv, gpa, table, n * sizeof(*table)));
+}
+
+static void dp_bad_head(struct __test_metadata *_metadata, struct dp *dp,
+			struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	(void)_metadata;
+	(void)dp;
+	bad->what = "a head index past the ring";
+	vdrv_avail_push(vq, vq->num + 7);
+}
+
+static void dp_bad_next(struct __test_metadata *_metadata, struct dp *dp,
+			struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, VRING_DESC_F_NEXT);
+
+	bad->what = "a next index past the ring";
+	d.next = vq->num + 3;
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_loop(struct __test_metadata *_metadata, struct dp *dp,
+			struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, VRING_DESC_F_NEXT);
+	uint16_t a, b;
+
+	bad->what = "a chain that loops";
+	a = dp_bad_desc(_metadata, vq, bad, d);
+	d.next = a;
+	b = dp_bad_desc(_metadata, vq, bad, d);
+	vq->vring.desc[a].next = b;
+	vdrv_avail_push(vq, a);
+}
+
+static void dp_bad_indirect_len(struct __test_metadata *_metadata,
+				struct dp *dp, struct vdrv_vq *vq,
+				struct dp_bad *bad)
+{
+	struct vring_desc table[2], d = {
+		.addr = DP_SCRATCH_TBL,
+		.len = sizeof(table) + 8,
+		.flags = VRING_DESC_F_INDIRECT,
+	};
+
+	bad->what = "an indirect table of 40 bytes";
+	table[0] = dp_bad_buf(_metadata, dp, vq, VRING_DESC_F_NEXT);
+	table[0].next = 1;
+	table[1] = dp_bad_buf(_metadata, dp, vq, 0);
+	/* Eight more bytes after the table, so that it is all readable. */
+	dp_bad_table(_metadata, dp, DP_SCRATCH_TBL, table, ARRAY_SIZE(table));
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_indirect_nested(struct __test_metadata *_metadata,
+				   struct dp *dp, struct vdrv_vq *vq,
+				   struct dp_bad *bad)
+{
+	struct vring_desc inner = dp_bad_buf(_metadata, dp, vq, 0);
+	struct vring_desc outer = {
+		.addr = DP_SCRATCH_TBL2,
+		.len = sizeof(inner),
+		.flags = VRING_DESC_F_INDIRECT,
+	};
+	struct vring_desc d = {
+		.addr = DP_SCRATCH_TBL,
+		.len = sizeof(outer),
+		.flags = VRING_DESC_F_INDIRECT,
+	};
+
+	bad->what = "an indirect table in an indirect table";
+	dp_bad_table(_metadata, dp, DP_SCRATCH_TBL2, &inner, 1);
+	dp_bad_table(_metadata, dp, DP_SCRATCH_TBL, &outer, 1);
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+/* A well-formed indirect table, bad only if INDIRECT_DESC is not acked. */
+static void dp_bad_indirect_plain(struct __test_metadata *_metadata,
+				  struct dp *dp, struct vdrv_vq *vq,
+				  struct dp_bad *bad)
+{
+	struct vring_desc inner = dp_bad_buf(_metadata, dp, vq, 0);
+	struct vring_desc d = {
+		.addr = DP_SCRATCH_TBL,
+		.len = sizeof(inner),
+		.flags = VRING_DESC_F_INDIRECT,
+	};
+
+	bad->what = "an indirect descriptor without INDIRECT_DESC";
+	dp_bad_table(_metadata, dp, DP_SCRATCH_TBL, &inner, 1);
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_outside(struct __test_metadata *_metadata, struct dp *dp,
+			   struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, 0);
+
+	bad->what = "a buffer outside the memory table";
+	d.addr = VDRV_RAM_GPA + VDRV_RAM_SIZE + 0x10000;
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_past_end(struct __test_metadata *_metadata, struct dp *dp,
+			    struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, 0);
+
+	bad->what = "a buffer running past the end of guest memory";
+	d.addr = VDRV_RAM_GPA + VDRV_RAM_SIZE - 32;
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+/*
+ * The last 16 bytes of the address space and on: with the pages at the
+ * top and at 0 both mapped, only the wrap itself is wrong. On TX the
+ * wrapped bytes even hold a good frame.
+ */
+static void dp_bad_wrap(struct __test_metadata *_metadata, struct dp *dp,
+			struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, 0);
+	uint8_t buf[DP_SLOT];
+
+	bad->what = "a buffer whose address + length wraps past 2^64";
+	d.addr = 0ULL - 16;
+	if (vq->index == VDRV_TX) {
+		EXPECT_EQ(0, vdrv_read(&dp->drv, DP_SCRATCH_TX, buf, d.len));
+		EXPECT_EQ(0, vdrv_write(&dp->drv, d.addr, buf, d.len));
+	}
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_tx_writable(struct __test_metadata *_metadata,
+			       struct dp *dp, struct vdrv_vq *vq,
+			       struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq,
+					 VRING_DESC_F_WRITE);
+
+	bad->what = "a device-writable buffer on TX";
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_rx_readonly(struct __test_metadata *_metadata,
+			       struct dp *dp, struct vdrv_vq *vq,
+			       struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, 0);
+
+	bad->what = "a device-readable buffer on RX";
+	d.flags &= ~VRING_DESC_F_WRITE;
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+static void dp_bad_avail_jump(struct __test_metadata *_metadata,
+			      struct dp *dp, struct vdrv_vq *vq,
+			      struct dp_bad *bad)
+{
+	(void)_metadata;
+	(void)dp;
+	bad->what = "an avail index more than the ring size ahead";
+	bad->drop = 0;
+	bad->no_followup = true;
+	vdrv_avail_idx_set(vq, vq->avail_idx + vq->num + 1);
+}
+
+/* Two bytes short: with a 12-byte header, a whole legacy header. */
+static void dp_bad_tx_short(struct __test_metadata *_metadata, struct dp *dp,
+			    struct vdrv_vq *vq, struct dp_bad *bad)
+{
+	struct vring_desc d = dp_bad_buf(_metadata, dp, vq, 0);
+
+	bad->what = "a TX buffer shorter than the virtio-net header";
+	d.len = dp->drv.hdr_len - 2;
+	vdrv_avail_push(vq, dp_bad_desc(_metadata, vq, bad, d));
+}
+
+/*
+ * Queue @q (idle) meets the bad ring @make builds, with a good chain
+ * behind it. As @e says: the error eventfd fires, the queue uses nothing
+ * more (or drops the bad chain and goes on), and all the while the other
+ * queue works. Once the VMM reset the queue around the fixed ring, what
+ * waited and new traffic flow.
+ */
+static void dp_malformed(struct __test_metadata *_metadata, struct dp *dp,
+			 unsigned int q, dp_bad_fn make,
+			 const struct dp_expect *e)
+{
+	struct vdrv_vq *vq = &dp->drv.vqs[q];
+	bool tx = q == VDRV_TX, followup_done = false;
+	const char *qn = tx ? "TX" : "RX";
+	uint16_t base0 = vq->avail_idx, used0 = vdrv_used_idx(vq), base, want;
+	struct dp_bad bad = { .what = "?", .drop = 1 };
+	struct kvnet_vring_stats st0, st;
+	uint32_t seq1 = 0, seq2 = 0;
+	unsigned int len1 = 0, len2 = 0, i;
+	uint8_t buf[DP_SLOT];
+	int r;
+
+	ASSERT_EQ(0U, vq->num_inflight) TH_LOG("%s must be idle", qn);
+	dp_stats(_metadata, dp, q, &st0);
+	make(_metadata, dp, vq, &bad);
+
+	/* A good chain behind the bad one, and a reason to look at both. */
+	if (tx) {
+		if (!bad.no_followup) {
+			seq1 = dp->tx_seq++;
+			len1 = dp_rand_len(dp);
+			ASSERT_EQ(0, dp_tx_post(_metadata, dp, seq1, len1));
+		}
+	} else {
+		if (!bad.no_followup)
+			ASSERT_TRUE(dp_rx_post_one(_metadata, dp));
+		seq1 = dp->rx_seq++;
+		len1 = dp_rand_len(dp);
+		dp_host_send(_metadata, dp, seq1, len1);
+	}
+	ASSERT_EQ(0, vdrv_notify(vq));
+	if (e->err)
+		ASSERT_LT(0ULL, vdrv_eventfd_wait(vq->err, DP_WAIT_MS))
+			TH_LOG("%s on %s: no error signal in %d ms", bad.what,
+			       qn, DP_WAIT_MS);
+
+	/* Another kick, another frame ... */
+	if (!tx) {
+		seq2 = dp->rx_seq++;
+		len2 = dp_rand_len(dp);
+		dp_host_send(_metadata, dp, seq2, len2);
+	}
+	ASSERT_EQ(0, vdrv_notify(vq));
+	/*
+	 * ... while the other queue works. The device's one worker runs
+	 * the queues' work in the order it was queued: once this round trip
+	 * is done, the kick above has been handled.
+	 */
+	if (tx)
+		dp_rx_one(_metadata, dp, kvnet_fmt("RX while TX met %s", bad.what));
+	else
+		dp_tx_one(_metadata, dp, kvnet_fmt("TX while RX met %s", bad.what));
+
+	if (e->stops) {
+		EXPECT_EQ(used0, vdrv_used_idx(vq))
+			TH_LOG("%s on %s: the queue went on using buffers",
+			       bad.what, qn);
+		if (tx)
+			EXPECT_EQ(-EAGAIN, dp_tap_recv(dp, buf, sizeof(buf), 0))
+				TH_LOG("%s on TX: a frame went out", bad.what);
+	} else if (!bad.no_followup) {
+		/* The bad chain was dropped: the one after it is used. */
+		if (tx) {
+			dp_tx_expect(_metadata, dp, seq1, len1,
+				     "the frame after the dropped chain");
+			r = vdrv_wait_used(vq, DP_WAIT_MS);
+			ASSERT_EQ(0, r) TH_LOG("%s", r == -EPROTO ? dp->drv.error :
+					       "the frame's buffer not used");
+			ASSERT_EQ(1U, dp_tx_reap(_metadata, dp));
+		} else {
+			dp_rx_expect(_metadata, dp, seq1, len1,
+				     "the buffer after the dropped chain");
+		}
+		EXPECT_EQ((uint16_t)(used0 + 1), vdrv_used_idx(vq))
+			TH_LOG("%s on %s: the bad chain was used", bad.what, qn);
+		followup_done = true;
+	}
+	if (!e->err)
+		EXPECT_EQ(0ULL, vdrv_eventfd_wait(vq->err, 0))
+			TH_LOG("%s on %s: an error signal, which this device does not send",
+			       bad.what, qn);
+	if (dp->dev->kvnet) {
+		dp_stats(_metadata, dp, q, &st);
+		EXPECT_EQ(st0.errors + e->err, st.errors)
+			TH_LOG("%s on %s: errors counted", bad.what, qn);
+	}
+	/* vhost-net signals again at each kick. */
+	vdrv_eventfd_wait(vq->err, 0);
+
+	/* The VMM resets the queue and fixes the ring: traffic flows. */
+	if (e->taken)
+		bad.drop = 0;
+	vdrv_vq_reset(&dp->drv, q, dp->tap, bad.drop, &base);
+	want = base0 + e->taken + followup_done;
+	EXPECT_EQ(want, base)
+		TH_LOG("%s on %s: GET_VRING_BASE %u, expected %u", bad.what, qn,
+		       base, want);
+	for (i = 0; i < bad.ndesc; i++)
+		vdrv_desc_put(vq, bad.desc[i]);
+	ASSERT_EQ(0, vdrv_notify(vq));
+	if (tx) {
+		if (!bad.no_followup && !followup_done) {
+			dp_tx_expect(_metadata, dp, seq1, len1,
+				     "after the reset, the frame that waited");
+			r = vdrv_wait_used(vq, DP_WAIT_MS);
+			ASSERT_EQ(0, r) TH_LOG("after the reset: %s",
+					       r == -EPROTO ? dp->drv.error :
+					       "the frame's buffer not used");
+			ASSERT_EQ(1U, dp_tx_reap(_metadata, dp));
+		}
+		dp_tx_one(_metadata, dp, "after the reset");
+	} else {
+		if (!followup_done) {
+			if (bad.no_followup)
+				dp_rx_fill(_metadata, dp, 1);
+			dp_rx_expect(_metadata, dp, seq1, len1,
+				     "after the reset, the frame that met the bad ring");
+		}
+		dp_rx_fill(_metadata, dp, 1);
+		dp_rx_expect(_metadata, dp, seq2, len2,
+			     "after the reset, the frame sent while stopped");
+		dp_rx_one(_metadata, dp, "after the reset");
+	}
+	EXPECT_EQ(0ULL, vdrv_eventfd_wait(vq->err, 0))
+		TH_LOG("%s on %s: an error signal after the reset", bad.what,
+		       qn);
+}
+
+/* Both queues, one after the other, each with the other still working. */
+static void dp_malformed_both(struct __test_metadata *_metadata,
+			      struct dp *dp, dp_bad_fn make)
+{
+	dp_malformed(_metadata, dp, VDRV_TX, make, &dp_broken);
+	dp_malformed(_metadata, dp, VDRV_RX, make, &dp_broken);
+}
+
+FIXTURE(malformed) {
+	struct dp dp;
+};
+
+FIXTURE_VARIANT(malformed) {
+	const struct dp_device *dev;
+	uint64_t features;
+};
+
+DP_VARIANTS(malformed, kvnet);
+DP_VARIANTS(malformed, vhost_net);
+
+FIXTURE_SETUP(malformed)
+{
+	dp_setup(_metadata, &self->dp, variant->dev, variant->features);
+	/* RX buffers are made available one at a time, each for a frame. */
+	dp_tx_one(_metadata, &self->dp, "warm-up");
+	dp_rx_one(_metadata, &self->dp, "warm-up");
+}
+
+FIXTURE_TEARDOWN(malformed)
+{
+	dp_teardown(&self->dp);
+}
+
+TEST_F(malformed, head_out_of_range)
+{
+	dp_malformed_both(_metadata, &self->dp, dp_bad_head);
+}
+
+TEST_F(malformed, next_out_of_range)
+{
+	dp_malformed_both(_metadata, &self->dp, dp_bad_next);
+}
+
+TEST_F(malformed, chain_loops)
+{
+	dp_malformed_both(_metadata, &self->dp, dp_bad_loop);
+}
+
+TEST_F(malformed, indirect_len_not_multiple_of_16)
+{
+	if (!dp_has(&self->dp, VIRTIO_RING_F_INDIRECT_DESC))
+		SKIP(return, "needs VIRTIO_RING_F_INDIRECT_DESC");
+	dp_malformed_both(_metadata, &self->dp, dp_bad_indirect_len);
+}
+
+TEST_F(malformed, indirect_nested)
+{
+	if (!dp_has(&self->dp, VIRTIO_RING_F_INDIRECT_DESC))
+		SKIP(return, "needs VIRTIO_RING_F_INDIRECT_DESC");
+	dp_malformed_both(_metadata, &self->dp, dp_bad_indirect_nested);
+}
+
+TEST_F(malformed, indirect_not_negotiated)
+{
+	struct dp *dp = &self->dp;
+
+	if (dp_has(dp, VIRTIO_RING_F_INDIRECT_DESC))
+		SKIP(return, "needs a feature set without INDIRECT_DESC");
+	if (dp->dev->err_indirect_unnegotiated) {
+		dp_malformed_both(_metadata, dp, dp_bad_indirect_plain);
+		return;
+	}
+	/* vhost-net takes the tables like any chain, both ways. */
+	dp->force_indirect = true;
+	dp_tx_one(_metadata, dp, "indirect TX chain without INDIRECT_DESC");
+	dp_rx_one(_metadata, dp, "indirect RX chain without INDIRECT_DESC");
+	EXPECT_EQ(0ULL, vdrv_eventfd_wait(dp->drv.vqs[VDRV_TX].err, 0));
+	EXPECT_EQ(0ULL, vdrv_eventfd_wait(dp->drv.vqs[VDRV_RX].err, 0));
+}
+
+TEST_F(malformed, addr_outside_memory)
+{
+	dp_malformed_both(_metadata, &self->dp, dp_bad_outside);
+	dp_malformed_both(_metadata, &self->dp, dp_bad_past_end);
+}
+
+TEST_F(malformed, addr_len_wraps)
+{
+	dp_malformed_both(_metadata, &self->dp, dp_bad_wrap);
+}
+
+TEST_F(malformed, tx_writable_desc)
+{
+	dp_malformed(_metadata, &self->dp, VDRV_TX, dp_bad_tx_writable,
+		     &self->dp.dev->wrong_direction);
+}
+
+TEST_F(malformed, rx_readonly_desc)
+{
+	dp_malformed(_metadata, &self->dp, VDRV_RX, dp_bad_rx_readonly,
+		     &self->dp.dev->wrong_direction);
+}
+
+TEST_F(malformed, avail_idx_jumps)
+{
+	dp_malformed_both(_metadata, &self->dp, dp_bad_avail_jump);
+}
+
+TEST_F(malformed, tx_shorter_than_header)
+{
+	struct dp *dp = &self->dp;
+
+	dp_malformed(_metadata, dp, VDRV_TX, dp_bad_tx_short,
+		     &dp->dev->short_tx_hdr);
+}
+
+KVNET_HARNESS_MAIN
