@@ -199,4 +199,29 @@ void kvnet_dev_cleanup(struct kvnet_dev *dev);
 long kvnet_dev_set_features(struct kvnet_dev *dev, u64 features,
 			    u64 format_features);
 
+/* Packets taken from the backend's ring but not yet received. */
+#define KVNET_RX_BATCH 64
+
+/**
+ * struct kvnet_rx_batch - packets taken in bulk from a backend's ring
+ * @ring: the backend's ptr_ring, or NULL to receive one by one
+ * @queue: packets taken, @head the next, @tail one past the last
+ * @head: index of the next packet in @queue
+ * @tail: end of the packets in @queue
+ *
+ * Protected by the RX vq mutex.
+ */
+struct kvnet_rx_batch {
+	struct ptr_ring *ring;
+	void *queue[KVNET_RX_BATCH];
+	unsigned int head;
+	unsigned int tail;
+};
+
+struct socket;
+void kvnet_rx_batch_attach(struct kvnet_rx_batch *b, struct socket *sock);
+void kvnet_rx_batch_detach(struct kvnet_rx_batch *b);
+int kvnet_rx_batch_peek_len(struct kvnet_rx_batch *b, struct socket *sock);
+void *kvnet_rx_batch_take(struct kvnet_rx_batch *b);
+
 #endif /* KVNET_H */

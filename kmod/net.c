@@ -37,7 +37,23 @@ enum {
 			    BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |	\
 			    BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
 			    BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |		\
-			    BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR))
+			    BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR) |	\
+			    KVNET_NET_OFFLOADS)
+
+/*
+ * Offloads travel in the virtio-net header between the guest and a tap
+ * with IFF_VNET_HDR, whose offloads the VMM sets (TUNSETOFFLOAD) as QEMU
+ * does for vhost-net. They need the header to reach the backend, so they
+ * cannot be combined with VHOST_NET_F_VIRTIO_NET_HDR.
+ */
+#define KVNET_NET_OFFLOADS (BIT_ULL(VIRTIO_NET_F_CSUM) |		\
+			    BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) |		\
+			    BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |		\
+			    BIT_ULL(VIRTIO_NET_F_GUEST_TSO6) |		\
+			    BIT_ULL(VIRTIO_NET_F_GUEST_ECN) |		\
+			    BIT_ULL(VIRTIO_NET_F_HOST_TSO4) |		\
+			    BIT_ULL(VIRTIO_NET_F_HOST_TSO6) |		\
+			    BIT_ULL(VIRTIO_NET_F_HOST_ECN))
 
 /* Features that change how buffers already in a ring are read. */
 #define KVNET_NET_FORMAT_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |	\
@@ -69,6 +85,7 @@ MODULE_PARM_DESC(weight_bytes,
  * @iov: buffers of the chains being processed
  * @heads: used entries not yet published
  * @nheads: how many
+ * @rx_batch: packets taken from the backend (RX only)
  *
  * Everything is protected by the vq mutex.
  */
@@ -78,6 +95,7 @@ struct kvnet_net_vq {
 	struct iovec iov[KVNET_IOV_MAX];
 	struct vring_used_elem heads[KVNET_IOV_MAX];
 	unsigned int nheads;
+	struct kvnet_rx_batch rx_batch;
 };
 
 struct kvnet_net {
@@ -234,10 +252,13 @@ static int kvnet_net_get_rx_bufs(struct kvnet_net_vq *nvq, size_t need,
 	return chains;
 }
 
-/* Drop the packet at the head of the socket: it can never fit. */
-static void kvnet_net_discard_rx(struct socket *sock)
+/* Drop the next packet (@ptr if batched): it can never fit. */
+static void kvnet_net_discard_rx(struct socket *sock, void *ptr)
 {
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
+	struct msghdr msg = {
+		.msg_flags = MSG_DONTWAIT | MSG_TRUNC,
+		.msg_control = ptr,
+	};
 	struct kvec kv;
 	u8 byte;
 
@@ -291,7 +312,7 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 	kvnet_vq_disable_notify(vq);
 
 	for (;;) {
-		len = sock->ops->peek_len(sock);
+		len = kvnet_rx_batch_peek_len(&nvq->rx_batch, sock);
 		if (len <= 0) {
 			/* Nothing to receive: wait for the backend. */
 			kvnet_poll_start(&nvq->sock_poll, sock->file);
@@ -316,10 +337,11 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 			      len + hdr_len);
 		hdr = msg.msg_iter;
 		iov_iter_advance(&msg.msg_iter, own_hlen);
+		msg.msg_control = kvnet_rx_batch_take(&nvq->rx_batch);
 		if (iov_iter_count(&msg.msg_iter) < want) {
 			/* The guest's buffers are too small for this packet. */
 			kvnet_vq_unget_chains(vq, chains);
-			kvnet_net_discard_rx(sock);
+			kvnet_net_discard_rx(sock, msg.msg_control);
 			continue;
 		}
 		ret = sock->ops->recvmsg(sock, &msg, want,
@@ -422,6 +444,7 @@ static void kvnet_net_detach_all(struct kvnet_net *n,
 
 		mutex_lock(&nvq->vq.mutex);
 		kvnet_poll_stop(&nvq->sock_poll);
+		kvnet_rx_batch_detach(&nvq->rx_batch);
 		socks[i] = nvq->vq.private;
 		nvq->vq.private = NULL;
 		nvq->nheads = 0;
@@ -506,9 +529,12 @@ static long kvnet_net_set_backend(struct kvnet_net *n, void __user *argp)
 			goto err_unlock;
 	}
 	kvnet_poll_stop(&nvq->sock_poll);
+	kvnet_rx_batch_detach(&nvq->rx_batch);
 	old = vq->private;
 	vq->private = sock;
 	nvq->nheads = 0;
+	if (f.index == KVNET_NET_VQ_RX)
+		kvnet_rx_batch_attach(&nvq->rx_batch, sock);
 	if (sock)
 		kvnet_vq_restart(vq);
 	mutex_unlock(&vq->mutex);
@@ -540,6 +566,9 @@ static long kvnet_net_set_features(struct kvnet_net *n, u64 __user *argp)
 		return -EFAULT;
 	if (features & ~KVNET_NET_FEATURES)
 		return -EOPNOTSUPP;
+	if ((features & BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR)) &&
+	    (features & KVNET_NET_OFFLOADS))
+		return -EINVAL;
 	return kvnet_dev_set_features(&n->dev, features,
 				      KVNET_NET_FORMAT_FEATURES);
 }

@@ -131,6 +131,16 @@ FIXTURE_VARIANT_ADD(ioctl, vhost_net) {
 	.format_change_consumed = 0,
 };
 
+/* Offloads a backend with IFF_VNET_HDR takes from the guest's header. */
+static const uint64_t offloads = (1ULL << VIRTIO_NET_F_CSUM) |
+				 (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+				 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+				 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
+				 (1ULL << VIRTIO_NET_F_GUEST_ECN) |
+				 (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+				 (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+				 (1ULL << VIRTIO_NET_F_HOST_ECN);
+
 /* Features that change how a ring's buffers are read (the contract's list). */
 static const unsigned int format_features[] = {
 	VIRTIO_F_VERSION_1,
@@ -256,6 +266,9 @@ TEST_F(ioctl, before_owner_allowed)
 
 	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_GET_FEATURES, &features);
 	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_SET_FEATURES, &zero);
+	/* Offloads exclude VHOST_NET_F_VIRTIO_NET_HDR (bit 27). */
+	if (features & offloads)
+		features &= ~(1ULL << VHOST_NET_F_VIRTIO_NET_HDR);
 	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_SET_FEATURES, &features,
 			   "features=%#llx", (unsigned long long)features);
 	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_GET_BACKEND_FEATURES,
@@ -281,7 +294,7 @@ TEST_F(ioctl, set_owner_twice)
 
 TEST_F(ioctl, features)
 {
-	uint64_t features = get_features(_metadata, self), again, bit;
+	uint64_t features = get_features(_metadata, self), again, bit, all;
 	unsigned int b;
 
 	kvnet_ioctl(self->dev.fd, VHOST_GET_FEATURES, &again);
@@ -291,9 +304,18 @@ TEST_F(ioctl, features)
 			TH_LOG("kvnet offers VHOST_F_LOG_ALL but has no dirty log");
 		EXPECT_EQ(0ULL, features & (1ULL << VIRTIO_F_ACCESS_PLATFORM))
 			TH_LOG("kvnet offers ACCESS_PLATFORM but has no IOTLB");
+		EXPECT_EQ(offloads, features & offloads)
+			TH_LOG("kvnet passes every offload through the header");
 	}
-	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_SET_FEATURES, &features,
-			   "all offered %#llx", (unsigned long long)features);
+	all = features;
+	if (all & offloads) {
+		/* kvnet: offloads need the header to reach the backend. */
+		EXPECT_IOCTL_ERRNO(EINVAL, self->dev.fd, VHOST_SET_FEATURES,
+				   &all, "offloads with VIRTIO_NET_HDR");
+		all &= ~(1ULL << VHOST_NET_F_VIRTIO_NET_HDR);
+	}
+	EXPECT_IOCTL_ERRNO(0, self->dev.fd, VHOST_SET_FEATURES, &all,
+			   "all offered %#llx", (unsigned long long)all);
 	for (b = 0; b < 64; b++) {
 		bit = 1ULL << b;
 		if (features & bit) {
@@ -304,7 +326,7 @@ TEST_F(ioctl, features)
 		EXPECT_IOCTL_ERRNO(EOPNOTSUPP, self->dev.fd,
 				   VHOST_SET_FEATURES, &bit, "bit %u", b);
 		/* One unknown bit spoils an otherwise good set. */
-		bit |= features;
+		bit |= all;
 		EXPECT_IOCTL_ERRNO(EOPNOTSUPP, self->dev.fd,
 				   VHOST_SET_FEATURES, &bit,
 				   "offered + bit %u", b);
