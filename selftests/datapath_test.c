@@ -418,21 +418,22 @@ static void dp_stats(struct __test_metadata *_metadata, struct dp *dp,
 /* ---- buffer layouts ------------------------------------------------------- */
 
 /*
- * Lay @total bytes out from @slot on as segments with random gaps between
- * them: the first @first bytes (if any) as a segment of their own, the
- * rest in @pieces segments of random sizes. Returns the segment count.
+ * Cut @total bytes into segments with random gaps between them: the first
+ * @first bytes (if any) as a segment of their own, the rest in @pieces
+ * segments of random sizes; in an indirect table if @indirect.
  */
-static unsigned int dp_layout(struct dp *dp, uint64_t slot, size_t total,
-			      size_t first, unsigned int pieces,
-			      struct vdrv_sg *sg)
+static void dp_layout(struct dp *dp, size_t total, size_t first,
+		      unsigned int pieces, bool indirect,
+		      struct vdrv_layout *l)
 {
-	uint64_t at = slot + dp_rand(dp) % 64;
 	size_t done = 0, left, len;
-	unsigned int n = 0, k;
+	unsigned int k;
 
+	l->nseg = 0;
+	l->indirect = indirect;
 	if (first) {
-		sg[n++] = (struct vdrv_sg) { at, first };
-		at += first + dp_rand(dp) % 48;
+		l->gap[0] = dp_rand(dp) % 64;
+		l->len[l->nseg++] = first;
 		done = first;
 	}
 	for (k = 0; done < total; k++) {
@@ -441,11 +442,10 @@ static unsigned int dp_layout(struct dp *dp, uint64_t slot, size_t total,
 			len = left;
 		else
 			len = 1 + dp_rand(dp) % (left - 1);
-		sg[n++] = (struct vdrv_sg) { at, len };
-		at += len + dp_rand(dp) % 48;
+		l->gap[l->nseg] = dp_rand(dp) % (l->nseg ? 48 : 64);
+		l->len[l->nseg++] = len;
 		done += len;
 	}
-	return n;
 }
 
 /*
@@ -476,34 +476,26 @@ static int dp_tx_post(struct __test_metadata *_metadata, struct dp *dp,
 		      uint32_t seq, unsigned int len)
 {
 	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
-	unsigned int s = seq % tx->num, n, i;
+	unsigned int s = seq % tx->num;
 	uint64_t slot = DP_TX_SLOTS + s * DP_SLOT;
-	uint8_t buf[DP_SLOT];
-	struct vdrv_sg sg[VDRV_MAX_SG];
-	size_t hlen = dp->drv.hdr_len, off = 0;
-	bool indirect;
+	struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+	uint8_t frame[DP_SLOT];
+	struct vdrv_layout l;
 	int head;
 
 	if (dp->tx[s].busy)
 		return -EBUSY;
-	n = dp_layout(dp, slot, hlen + len, dp_hdr_alone(dp),
-		      1 + dp_rand(dp) % 4, sg);
-	indirect = dp_use_indirect(dp);
-	if (tx->num_free < (indirect ? 1 : n))
+	dp_layout(dp, dp->drv.hdr_len + len, dp_hdr_alone(dp),
+		  1 + dp_rand(dp) % 4, dp_use_indirect(dp), &l);
+	if (tx->num_free < (l.indirect ? 1 : l.nseg))
 		return -ENOSPC;
 
 	/* Gaps between the segments hold bytes that must not be sent. */
-	memset(buf, DP_GAP_POISON, sizeof(buf));
-	ASSERT_EQ(0, vdrv_write(&dp->drv, slot, buf, DP_SLOT));
-	memset(buf, 0, hlen);
-	dp_frame(buf + hlen, DP_DIR_TX, seq, len);
-	for (i = 0; i < n; i++) {
-		ASSERT_EQ(0, vdrv_write(&dp->drv, sg[i].gpa, buf + off,
-					sg[i].len));
-		off += sg[i].len;
-	}
-	head = vdrv_add(tx, sg, n, 0, indirect, &dp->tx[s]);
-	ASSERT_LE(0, head) TH_LOG("vdrv_add: %s", kvnet_errname(-head));
+	memset(frame, DP_GAP_POISON, sizeof(frame));
+	ASSERT_EQ(0, vdrv_write(&dp->drv, slot, frame, DP_SLOT));
+	dp_frame(frame, DP_DIR_TX, seq, len);
+	head = vdrv_tx_post(tx, slot, &hdr, frame, len, &l, &dp->tx[s]);
+	ASSERT_LE(0, head) TH_LOG("vdrv_tx_post: %s", kvnet_errname(-head));
 	dp->tx[s] = (struct dp_txbuf) { .busy = true, .seq = seq, .len = len };
 	return 0;
 }
@@ -666,24 +658,25 @@ static void dp_host_send(struct __test_metadata *_metadata, struct dp *dp,
 }
 
 /* Capacity and layout of a new RX buffer in @b, by the policy. */
-static void dp_rx_layout(struct dp *dp, struct dp_rxbuf *b, uint64_t slot)
+static void dp_rx_layout(struct dp *dp, struct dp_rxbuf *b,
+			 struct vdrv_layout *l)
 {
 	size_t hlen = dp->drv.hdr_len;
 
 	switch (dp->rx_policy) {
 	case DP_RX_FULL:
 		b->cap = hlen + DP_MAX_FRAME + dp_rand(dp) % 256;
-		b->nseg = dp_layout(dp, slot, b->cap, dp_hdr_alone(dp),
-				    1 + dp_rand(dp) % 3, b->seg);
+		dp_layout(dp, b->cap, dp_hdr_alone(dp), 1 + dp_rand(dp) % 3,
+			  dp_use_indirect(dp), l);
 		break;
 	case DP_RX_MIXED:
 		b->cap = 64 + dp_rand(dp) % (2048 - 64 + 1);
-		b->nseg = dp_layout(dp, slot, b->cap, 0, 1 + dp_rand(dp) % 3,
-				    b->seg);
+		dp_layout(dp, b->cap, 0, 1 + dp_rand(dp) % 3,
+			  dp_use_indirect(dp), l);
 		break;
 	case DP_RX_SMALL:
 		b->cap = 256;
-		b->nseg = dp_layout(dp, slot, b->cap, 0, 1, b->seg);
+		dp_layout(dp, b->cap, 0, 1, dp_use_indirect(dp), l);
 		break;
 	}
 }
@@ -693,10 +686,10 @@ static bool dp_rx_post_one(struct __test_metadata *_metadata, struct dp *dp)
 {
 	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
 	uint8_t poison[DP_SLOT];
+	struct vdrv_layout l;
 	struct dp_rxbuf *b;
 	unsigned int i, k;
 	uint64_t slot;
-	bool indirect;
 	int head;
 
 	for (k = 0; k < rx->num; k++) {
@@ -708,14 +701,14 @@ static bool dp_rx_post_one(struct __test_metadata *_metadata, struct dp *dp)
 		return false;
 	b = &dp->rx[i];
 	slot = DP_RX_SLOTS + i * DP_SLOT;
-	dp_rx_layout(dp, b, slot);
-	indirect = dp_use_indirect(dp);
-	if (rx->num_free < (indirect ? 1 : b->nseg))
+	dp_rx_layout(dp, b, &l);
+	if (rx->num_free < (l.indirect ? 1 : l.nseg))
 		return false;
 	memset(poison, DP_POISON, sizeof(poison));
 	ASSERT_EQ(0, vdrv_write(&dp->drv, slot, poison, DP_SLOT));
-	head = vdrv_add(rx, b->seg, 0, b->nseg, indirect, b);
-	ASSERT_LE(0, head) TH_LOG("vdrv_add: %s", kvnet_errname(-head));
+	b->nseg = vdrv_layout_sg(&l, slot, b->seg);
+	head = vdrv_rx_post(rx, slot, &l, b);
+	ASSERT_LE(0, head) TH_LOG("vdrv_rx_post: %s", kvnet_errname(-head));
 	b->busy = true;
 	dp->rx_fifo[(dp->rx_fifo_head + dp->rx_posted) % rx->num] = i;
 	dp->rx_posted++;
@@ -730,21 +723,6 @@ static void dp_rx_fill(struct __test_metadata *_metadata, struct dp *dp,
 	while (max-- && dp_rx_post_one(_metadata, dp))
 		;
 	ASSERT_EQ(0, vdrv_kick(&dp->drv.vqs[VDRV_RX]));
-}
-
-/* Append the first @len bytes the device wrote into @b to @pkt. */
-static void dp_rx_gather(struct __test_metadata *_metadata, struct dp *dp,
-			 const struct dp_rxbuf *b, uint32_t len, uint8_t *pkt)
-{
-	unsigned int i;
-	uint32_t chunk;
-
-	for (i = 0; i < b->nseg && len; i++) {
-		chunk = b->seg[i].len < len ? b->seg[i].len : len;
-		ASSERT_EQ(0, vdrv_read(&dp->drv, b->seg[i].gpa, pkt, chunk));
-		pkt += chunk;
-		len -= chunk;
-	}
 }
 
 /*
@@ -793,7 +771,8 @@ static unsigned int dp_rx_expect(struct __test_metadata *_metadata,
 		ASSERT_GE(need, got + ulen)
 			TH_LOG("%s: RX frame %u: %zu bytes used, expected %zu",
 			       when, seq, got + ulen, need);
-		dp_rx_gather(_metadata, dp, b, ulen, pkt + got);
+		ASSERT_EQ(0, vdrv_sg_read(&dp->drv, b->seg, b->nseg,
+					  pkt + got, ulen));
 		got += ulen;
 		b->busy = false;
 		dp->rx_fifo_head = (dp->rx_fifo_head + 1) % rx->num;
@@ -1057,6 +1036,56 @@ TEST_F(datapath, both_directions)
 		dp_tx_reap(_metadata, dp);
 	}
 	free(lens);
+}
+
+/*
+ * The device calls when the guest asks: with EVENT_IDX once the used
+ * index passes used_event, without it unless VRING_AVAIL_F_NO_INTERRUPT.
+ */
+TEST_F(datapath, calls_follow_the_guest)
+{
+	struct dp *dp = &self->dp;
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	bool event_idx = dp_has(dp, VIRTIO_RING_F_EVENT_IDX);
+	const unsigned int quiet = 3;
+	unsigned int i, len;
+	uint16_t used;
+
+	/* After a start a device calls once regardless: get past that. */
+	dp_tx_one(_metadata, dp, "first frame");
+	vdrv_eventfd_wait(tx->call, DP_WAIT_MS);
+	if (event_idx) {
+		ASSERT_TRUE(vdrv_enable_cb_delayed(tx, quiet + 1));
+	} else {
+		vdrv_disable_cb(tx);
+	}
+
+	/* Entries are only looked at, not taken: used_event stays. */
+	used = vdrv_used_idx(tx);
+	for (i = 0; i <= quiet; i++) {
+		if (i == quiet) {
+			/* A late call would show by now. */
+			EXPECT_EQ(0ULL, vdrv_eventfd_wait(tx->call, 100))
+				TH_LOG("a call after %u entries, the guest asked for none",
+				       quiet);
+			/* Without EVENT_IDX: calls again from now on. */
+			if (!event_idx)
+				vdrv_enable_cb(tx);
+		}
+		len = dp_rand_len(dp);
+		ASSERT_EQ(0, dp_tx_post(_metadata, dp, dp->tx_seq, len));
+		ASSERT_EQ(0, vdrv_kick(tx));
+		dp_tx_expect(_metadata, dp, dp->tx_seq++, len,
+			     kvnet_fmt("frame %u", i));
+		ASSERT_TRUE(kvnet_wait_until(vdrv_used_idx(tx) != used,
+					     DP_WAIT_MS))
+			TH_LOG("frame %u sent, its buffer not used", i);
+		used = vdrv_used_idx(tx);
+	}
+	EXPECT_LT(0ULL, vdrv_eventfd_wait(tx->call, DP_WAIT_MS))
+		TH_LOG("no call after entry %u, the guest asked for one",
+		       quiet + 1);
+	EXPECT_EQ(quiet + 1, dp_tx_reap(_metadata, dp));
 }
 
 /* ---- malformed rings ------------------------------------------------------ */

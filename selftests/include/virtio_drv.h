@@ -195,6 +195,12 @@ int vdrv_get_buf(struct vdrv_vq *vq, void **token, uint32_t *len);
  * meanwhile (the caller takes them before waiting).
  */
 bool vdrv_enable_cb(struct vdrv_vq *vq);
+/*
+ * With EVENT_IDX, ask for a call only when the @n-th entry from now is
+ * used (used_event); false if that many are there already. Calls taken
+ * with vdrv_get_buf() meanwhile move used_event back to the next entry.
+ */
+bool vdrv_enable_cb_delayed(struct vdrv_vq *vq, uint16_t n);
 /* Ask for no calls (VRING_AVAIL_F_NO_INTERRUPT; with EVENT_IDX a hint). */
 void vdrv_disable_cb(struct vdrv_vq *vq);
 /*
@@ -203,6 +209,42 @@ void vdrv_disable_cb(struct vdrv_vq *vq);
  * or -EPROTO when entries are there but no call came for them.
  */
 int vdrv_wait_used(struct vdrv_vq *vq, int timeout_ms);
+
+/* ---- virtio-net packets ---------------------------------------------------- */
+
+/*
+ * How a TX packet or an RX buffer is cut into descriptors: @nseg segments
+ * of @len[i] bytes, segment i starting @gap[i] bytes after the end of the
+ * one before (the first, @gap[0] bytes after the start), all in one
+ * indirect table if @indirect.
+ */
+struct vdrv_layout {
+	unsigned int nseg;
+	uint32_t len[VDRV_MAX_SG];
+	uint32_t gap[VDRV_MAX_SG];
+	bool indirect;
+};
+
+/* Bytes the layout covers, from its start to the end of its last segment. */
+size_t vdrv_layout_span(const struct vdrv_layout *l);
+/* Its segments when it starts at @gpa; their count. */
+unsigned int vdrv_layout_sg(const struct vdrv_layout *l, uint64_t gpa,
+			    struct vdrv_sg *sg);
+
+/*
+ * Post a TX packet: the virtio-net header @hdr (drv->hdr_len bytes) and
+ * the @len bytes of @frame, written from @gpa on into the segments of @l,
+ * whose lengths add up to both. The head, or -ENOSPC, -EINVAL, -EFAULT.
+ */
+int vdrv_tx_post(struct vdrv_vq *vq, uint64_t gpa, const void *hdr,
+		 const void *frame, size_t len, const struct vdrv_layout *l,
+		 void *token);
+/* Post an RX buffer, the segments of @l from @gpa on: as vdrv_add(). */
+int vdrv_rx_post(struct vdrv_vq *vq, uint64_t gpa,
+		 const struct vdrv_layout *l, void *token);
+/* Read the first @len bytes of the @n segments @sg: 0 or -EFAULT. */
+int vdrv_sg_read(const struct vdrv *d, const struct vdrv_sg *sg,
+		 unsigned int n, void *dst, size_t len);
 
 /* Read an eventfd's count, waiting up to @timeout_ms: 0 if none came. */
 uint64_t vdrv_eventfd_wait(int efd, int timeout_ms);

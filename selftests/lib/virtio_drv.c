@@ -417,6 +417,95 @@ void vdrv_avail_idx_set(struct vdrv_vq *vq, uint16_t idx)
 	vdrv_store_release(&vq->vring.avail->idx, idx);
 }
 
+/* ---- virtio-net packets ---------------------------------------------------- */
+
+size_t vdrv_layout_span(const struct vdrv_layout *l)
+{
+	size_t span = 0;
+	unsigned int i;
+
+	for (i = 0; i < l->nseg; i++)
+		span += l->gap[i] + l->len[i];
+	return span;
+}
+
+unsigned int vdrv_layout_sg(const struct vdrv_layout *l, uint64_t gpa,
+			    struct vdrv_sg *sg)
+{
+	unsigned int i;
+
+	for (i = 0; i < l->nseg && i < VDRV_MAX_SG; i++) {
+		gpa += l->gap[i];
+		sg[i] = (struct vdrv_sg) { gpa, l->len[i] };
+		gpa += l->len[i];
+	}
+	return i;
+}
+
+int vdrv_tx_post(struct vdrv_vq *vq, uint64_t gpa, const void *hdr,
+		 const void *frame, size_t len, const struct vdrv_layout *l,
+		 void *token)
+{
+	size_t hlen = vq->drv->hdr_len, off = 0, chunk, total = hlen + len;
+	struct vdrv_sg sg[VDRV_MAX_SG];
+	const char *src;
+	unsigned int n, i;
+	uint32_t done;
+
+	n = vdrv_layout_sg(l, gpa, sg);
+	if (n != l->nseg)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		/* A segment may hold the end of the header and the frame. */
+		for (done = 0; done < sg[i].len; done += chunk, off += chunk) {
+			if (off >= total)
+				return -EINVAL;
+			if (off < hlen) {
+				src = (const char *)hdr + off;
+				chunk = hlen - off;
+			} else {
+				src = (const char *)frame + (off - hlen);
+				chunk = total - off;
+			}
+			if (chunk > sg[i].len - done)
+				chunk = sg[i].len - done;
+			if (vdrv_write(vq->drv, sg[i].gpa + done, src, chunk))
+				return -EFAULT;
+		}
+	}
+	if (off != total)
+		return -EINVAL;
+	return vdrv_add(vq, sg, n, 0, l->indirect, token);
+}
+
+int vdrv_rx_post(struct vdrv_vq *vq, uint64_t gpa,
+		 const struct vdrv_layout *l, void *token)
+{
+	struct vdrv_sg sg[VDRV_MAX_SG];
+	unsigned int n = vdrv_layout_sg(l, gpa, sg);
+
+	if (n != l->nseg)
+		return -EINVAL;
+	return vdrv_add(vq, sg, 0, n, l->indirect, token);
+}
+
+int vdrv_sg_read(const struct vdrv *d, const struct vdrv_sg *sg,
+		 unsigned int n, void *dst, size_t len)
+{
+	char *p = dst;
+	unsigned int i;
+	size_t chunk;
+
+	for (i = 0; i < n && len; i++) {
+		chunk = sg[i].len < len ? sg[i].len : len;
+		if (vdrv_read(d, sg[i].gpa, p, chunk))
+			return -EFAULT;
+		p += chunk;
+		len -= chunk;
+	}
+	return len ? -EFAULT : 0;
+}
+
 bool vdrv_kick_prepare(struct vdrv_vq *vq)
 {
 	uint16_t old = vq->kicked_idx, new = vq->avail_idx;
@@ -515,6 +604,19 @@ bool vdrv_enable_cb(struct vdrv_vq *vq)
 	/* Published before we look at the used index once more. */
 	vdrv_mb();
 	return !vdrv_more_used(vq);
+}
+
+bool vdrv_enable_cb_delayed(struct vdrv_vq *vq, uint16_t n)
+{
+	if (vq->avail_flags & VRING_AVAIL_F_NO_INTERRUPT) {
+		vq->avail_flags &= ~VRING_AVAIL_F_NO_INTERRUPT;
+		if (!vq->event_idx)
+			vdrv_store(&vq->vring.avail->flags, vq->avail_flags);
+	}
+	vdrv_store(&vring_used_event(&vq->vring),
+		   (uint16_t)(vq->last_used_idx + n - 1));
+	vdrv_mb();
+	return (uint16_t)(vdrv_used_idx(vq) - vq->last_used_idx) < n;
 }
 
 void vdrv_disable_cb(struct vdrv_vq *vq)
