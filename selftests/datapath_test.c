@@ -676,7 +676,9 @@ static void dp_rx_layout(struct dp *dp, struct dp_rxbuf *b,
 		break;
 	case DP_RX_SMALL:
 		b->cap = 256;
-		dp_layout(dp, b->cap, 0, 1, dp_use_indirect(dp), l);
+		dp_layout(dp, b->cap,
+			  dp_has(dp, VIRTIO_NET_F_MRG_RXBUF) ? 0 : dp_hdr_alone(dp),
+			  1, dp_use_indirect(dp), l);
 		break;
 	}
 }
@@ -907,7 +909,7 @@ static void dp_check_counts(struct __test_metadata *_metadata, struct dp *dp,
  * not, indirect) from the guest, out of the tap byte for byte and in
  * order, and every buffer given back.
  */
-TEST_F(datapath, tx_byte_exact)
+TEST_F_TIMEOUT(datapath, tx_byte_exact, 120)
 {
 	struct dp *dp = &self->dp;
 	unsigned int n = dp_env("KVNET_DP_FRAMES", DP_FRAMES);
@@ -926,7 +928,7 @@ TEST_F(datapath, tx_byte_exact)
  * layouts (mergeable ones of varied sizes with MRG_RXBUF): byte for byte,
  * in order, with a header saying no offloads and num_buffers right.
  */
-TEST_F(datapath, rx_byte_exact)
+TEST_F_TIMEOUT(datapath, rx_byte_exact, 120)
 {
 	struct dp *dp = &self->dp;
 	unsigned int n = dp_env("KVNET_DP_FRAMES", DP_FRAMES);
@@ -1007,7 +1009,7 @@ TEST_F(datapath, rx_waits_for_buffers)
 }
 
 /* Both directions at once: neither queue waits for the other. */
-TEST_F(datapath, both_directions)
+TEST_F_TIMEOUT(datapath, both_directions, 120)
 {
 	struct dp *dp = &self->dp;
 	unsigned int n = dp_env("KVNET_DP_FRAMES", DP_FRAMES) / 4, i;
