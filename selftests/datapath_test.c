@@ -42,6 +42,9 @@
 /* Both slot arrays straddle a region boundary (slot 127 does). */
 #define DP_TX_SLOTS	(VDRV_RAM_GPA + 512 * 1024 + 2048)
 #define DP_RX_SLOTS	(VDRV_RAM_GPA + 2560 * 1024 + 2048)
+/* Indirect tables: the TX ones straddle the 2 MiB boundary (table 127). */
+#define DP_TX_TABLES	(VDRV_RAM_GPA + 2048 * 1024 - 32 * 1024 - 128)
+#define DP_RX_TABLES	(VDRV_RAM_GPA + 2048 * 1024 + 64 * 1024)
 /* Buffers and tables of malformed chains. */
 #define DP_SCRATCH	(VDRV_RAM_GPA + 3584 * 1024 + 4096)
 #define DP_SCRATCH_TX	(DP_SCRATCH)
@@ -207,6 +210,8 @@ struct dp {
 	/* Sequence numbers of the next frame in each direction. */
 	uint32_t tx_seq;
 	uint32_t rx_seq;
+	/* kvnet's weight_packets to put back at teardown, or -1. */
+	long long saved_weight;
 };
 
 static bool dp_has(const struct dp *dp, unsigned int feature)
@@ -353,6 +358,7 @@ static void dp_setup(struct __test_metadata *_metadata, struct dp *dp,
 	memset(dp, 0, sizeof(*dp));
 	vdrv_init(&dp->drv);
 	dp->tap = dp->psock = dp->ssock = -1;
+	dp->saved_weight = -1;
 	dp->dev = dev;
 
 	kvnet_enter_netns();
@@ -360,6 +366,8 @@ static void dp_setup(struct __test_metadata *_metadata, struct dp *dp,
 	dp_quiet_ipv6("default");
 	vdrv_open(&dp->drv, dev->path, features);
 	ASSERT_GE(DP_TX_SLOTS, dp->drv.brk) TH_LOG("rings overlap the slots");
+	dp->drv.vqs[VDRV_TX].indirect_gpa = DP_TX_TABLES;
+	dp->drv.vqs[VDRV_RX].indirect_gpa = DP_RX_TABLES;
 	dp_seed(dp, _metadata->name);
 
 	dp->tap = vdrv_tap_create(dp->drv.hdr_len, dp->tap_name);
@@ -384,8 +392,29 @@ static void dp_setup(struct __test_metadata *_metadata, struct dp *dp,
 				sizeof(tv)));
 }
 
+#define DP_WEIGHT_PACKETS "/sys/module/kvnet/parameters/weight_packets"
+
+/* Write @val to a module parameter: 0 or -errno. */
+static int dp_write_param(const char *path, long long val)
+{
+	char buf[32];
+	int fd, len, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(buf, sizeof(buf), "%lld", val);
+	if (write(fd, buf, len) != len)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static void dp_teardown(struct dp *dp)
 {
+	if (dp->saved_weight >= 0)
+		dp_write_param(DP_WEIGHT_PACKETS, dp->saved_weight);
+	dp->saved_weight = -1;
 	if (dp->psock >= 0)
 		close(dp->psock);
 	if (dp->ssock >= 0)
@@ -967,6 +996,72 @@ TEST_F(datapath, rx_mergeable_spans_buffers)
 					   lens[i]);
 		dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
 	}
+}
+
+/*
+ * The 16-bit ring indices wrap: the avail and used indices, and with
+ * EVENT_IDX the event indices, from 2^16 - 150 on.
+ */
+TEST_F(datapath, indices_wrap)
+{
+	struct dp *dp = &self->dp;
+	const uint16_t base = 0x10000 - 150;
+	const unsigned int n = 300;
+	uint16_t *lens = dp_lens(dp, n);
+
+	ASSERT_NE(NULL, lens);
+	vdrv_vq_rebase(&dp->drv, VDRV_TX, base, dp->tap);
+	vdrv_vq_rebase(&dp->drv, VDRV_RX, base, dp->tap);
+	dp_tx_run(_metadata, dp, n, lens);
+	EXPECT_EQ((uint16_t)(base + n), vdrv_used_idx(&dp->drv.vqs[VDRV_TX]))
+		TH_LOG("TX used index after %u frames from %u", n, base);
+	if (dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
+		dp->rx_policy = DP_RX_MIXED;
+	dp_rx_run(_metadata, dp, n, lens);
+	EXPECT_GT(base, vdrv_used_idx(&dp->drv.vqs[VDRV_RX]))
+		TH_LOG("RX used index %u after %u frames from %u: no wrap",
+		       vdrv_used_idx(&dp->drv.vqs[VDRV_RX]), n, base);
+	free(lens);
+}
+
+/*
+ * A queue out of its budget (kvnet's weight_packets, lowered to 4 here)
+ * yields and comes back: nothing lost, nothing reordered.
+ */
+TEST_F(datapath, budget_requeue)
+{
+	struct dp *dp = &self->dp;
+	const unsigned int n = 100;
+	struct kvnet_vring_stats tx0, rx0, st;
+	uint16_t *lens = dp_lens(dp, n);
+	long long weight;
+	int r;
+
+	ASSERT_NE(NULL, lens);
+	if (dp->dev->kvnet) {
+		weight = kvnet_read_ll(DP_WEIGHT_PACKETS);
+		ASSERT_LT(0, weight) TH_LOG("%s: %s", DP_WEIGHT_PACKETS,
+					    kvnet_errname(-weight));
+		dp->saved_weight = weight;
+		r = dp_write_param(DP_WEIGHT_PACKETS, 4);
+		ASSERT_EQ(0, r) TH_LOG("weight_packets = 4: %s",
+				       kvnet_errname(-r));
+	}
+	dp_stats(_metadata, dp, VDRV_TX, &tx0);
+	dp_stats(_metadata, dp, VDRV_RX, &rx0);
+	dp_tx_run(_metadata, dp, n, lens);
+	dp_rx_run(_metadata, dp, n, lens);
+	dp_check_counts(_metadata, dp, VDRV_TX, &tx0, n, dp_sum(lens, n));
+	dp_check_counts(_metadata, dp, VDRV_RX, &rx0, n, dp_sum(lens, n));
+	if (dp->dev->kvnet) {
+		dp_stats(_metadata, dp, VDRV_TX, &st);
+		EXPECT_LT(tx0.requeues, st.requeues)
+			TH_LOG("TX never ran out of a 4-packet budget");
+		dp_stats(_metadata, dp, VDRV_RX, &st);
+		EXPECT_LT(rx0.requeues, st.requeues)
+			TH_LOG("RX never ran out of a 4-packet budget");
+	}
+	free(lens);
 }
 
 /*

@@ -76,7 +76,10 @@ struct vdrv_vq {
 	unsigned int index;
 	unsigned int num;
 	struct vring vring;
-	/* Indirect tables, VDRV_MAX_SG entries for each head. */
+	/*
+	 * Indirect tables, VDRV_MAX_SG entries for each head, in guest RAM;
+	 * a test may move them while nothing is in flight.
+	 */
 	uint64_t indirect_gpa;
 	bool event_idx;
 	bool indirect;
@@ -249,6 +252,15 @@ int vdrv_sg_read(const struct vdrv *d, const struct vdrv_sg *sg,
 /* Read an eventfd's count, waiting up to @timeout_ms: 0 if none came. */
 uint64_t vdrv_eventfd_wait(int efd, int timeout_ms);
 
+/*
+ * Restart idle queue @index at avail and used index @base (so a test can
+ * see the 16-bit indices wrap): detach, GET_VRING_BASE, set both indices
+ * in the ring and the driver, SET_VRING_BASE, attach @backend. 0 or -errno
+ * with @failed naming the step.
+ */
+int __vdrv_vq_rebase(struct vdrv *d, unsigned int index, uint16_t base,
+		     int backend, const char **failed);
+
 /* ---- raw ring access, for malformed rings ---------------------------------- */
 
 /* Take a descriptor off the free list: its index, or -ENOSPC. */
@@ -300,6 +312,14 @@ int __vdrv_vq_reset(struct vdrv *d, unsigned int index, int backend,
 	ASSERT_EQ(0, __r) TH_LOG("reset of q%u: %s failed: %s",		\
 				 (unsigned int)(index), __failed,	\
 				 kvnet_errname(-__r));			\
+} while (0)
+
+#define vdrv_vq_rebase(d, index, base, backend) do {			\
+	const char *__failed = "?";					\
+	int __r = __vdrv_vq_rebase(d, index, base, backend, &__failed);	\
+	ASSERT_EQ(0, __r) TH_LOG("rebase of q%u at %u: %s failed: %s",	\
+				 (unsigned int)(index), (unsigned int)(base), \
+				 __failed, kvnet_errname(-__r));	\
 } while (0)
 
 #endif /* __KSELFTEST_HARNESS_H */

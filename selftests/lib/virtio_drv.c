@@ -352,7 +352,7 @@ int vdrv_add(struct vdrv_vq *vq, const struct vdrv_sg *sg, unsigned int out,
 	     unsigned int in, bool indirect, void *token)
 {
 	unsigned int n = out + in, i;
-	struct vring_desc *table;
+	struct vring_desc table[VDRV_MAX_SG];
 	uint16_t head, d = 0, prev = 0;
 
 	if (!n || n > VDRV_MAX_SG || !token)
@@ -363,10 +363,8 @@ int vdrv_add(struct vdrv_vq *vq, const struct vdrv_sg *sg, unsigned int out,
 	if (indirect) {
 		uint64_t table_gpa;
 
-		head = vdrv_desc_take(vq);
 		table_gpa = vq->indirect_gpa +
-			    head * VDRV_MAX_SG * sizeof(struct vring_desc);
-		table = vdrv_hva(vq->drv, table_gpa, n * sizeof(*table));
+			    vq->free_head * VDRV_MAX_SG * sizeof(*table);
 		for (i = 0; i < n; i++)
 			table[i] = (struct vring_desc) {
 				.addr = sg[i].gpa,
@@ -375,6 +373,10 @@ int vdrv_add(struct vdrv_vq *vq, const struct vdrv_sg *sg, unsigned int out,
 					 (i + 1 < n ? VRING_DESC_F_NEXT : 0),
 				.next = i + 1 < n ? i + 1 : 0,
 			};
+		/* The table may straddle two regions. */
+		if (vdrv_write(vq->drv, table_gpa, table, n * sizeof(*table)))
+			return -EFAULT;
+		head = vdrv_desc_take(vq);
 		vq->vring.desc[head] = (struct vring_desc) {
 			.addr = table_gpa,
 			.len = n * sizeof(*table),
@@ -703,6 +705,40 @@ int __vdrv_vq_reset(struct vdrv *d, unsigned int index, int backend,
 	/* What follows the base is new to the device. */
 	vq->kicked_idx = *base;
 
+	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_SET_VRING_BASE, &s),
+		  "VHOST_SET_VRING_BASE");
+	ret = __kvnet_set_backend(d->fd, index, backend);
+	if (ret) {
+		*failed = "VHOST_NET_SET_BACKEND";
+		return ret;
+	}
+	return 0;
+}
+
+int __vdrv_vq_rebase(struct vdrv *d, unsigned int index, uint16_t base,
+		     int backend, const char **failed)
+{
+	struct vdrv_vq *vq = &d->vqs[index];
+	struct vhost_vring_state s = { index, 0 };
+	int ret;
+
+	if (vq->num_inflight || vdrv_more_used(vq)) {
+		*failed = "an idle queue";
+		return -EBUSY;
+	}
+	ret = __kvnet_set_backend(d->fd, index, -1);
+	if (ret) {
+		*failed = "VHOST_NET_SET_BACKEND(-1)";
+		return ret;
+	}
+	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_GET_VRING_BASE, &s),
+		  "VHOST_GET_VRING_BASE");
+	vq->avail_idx = vq->kicked_idx = vq->last_used_idx = base;
+	vdrv_store(&vq->vring.used->idx, base);
+	vdrv_store(&vring_avail_event(&vq->vring), base);
+	vdrv_store(&vring_used_event(&vq->vring), base);
+	vdrv_store_release(&vq->vring.avail->idx, base);
+	s.num = base;
 	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_SET_VRING_BASE, &s),
 		  "VHOST_SET_VRING_BASE");
 	ret = __kvnet_set_backend(d->fd, index, backend);
