@@ -11,6 +11,7 @@
 #include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/skbuff.h>
 #include <linux/types.h>
 #include <linux/uio.h>
 #include <linux/vhost_types.h>
@@ -87,6 +88,8 @@ struct kvnet_vq {
 	struct kvnet_dev *dev;
 	unsigned int index;
 	kvnet_work_fn_t handle_kick;
+	/* Called under the mutex before GET_VRING_BASE stops the queue. */
+	void (*quiesce)(struct kvnet_vq *vq);
 
 	struct mutex mutex; /* see above */
 	unsigned int num;
@@ -223,5 +226,49 @@ void kvnet_rx_batch_attach(struct kvnet_rx_batch *b, struct socket *sock);
 void kvnet_rx_batch_detach(struct kvnet_rx_batch *b);
 int kvnet_rx_batch_peek_len(struct kvnet_rx_batch *b, struct socket *sock);
 void *kvnet_rx_batch_take(struct kvnet_rx_batch *b);
+
+/* Packets in flight without copying, per TX queue. */
+#define KVNET_ZC_SLOTS 128
+
+struct kvnet_zc;
+
+struct kvnet_zc_slot {
+	struct ubuf_info ubuf;
+	struct kvnet_zc *zc;
+	struct llist_node node;
+	u16 head;
+	bool success;
+	bool released;
+};
+
+/**
+ * struct kvnet_zc - zero-copy TX state of a queue
+ * @vq: the queue
+ * @slots: one per packet in flight
+ * @free: indexes of free @slots; with @nfree, protected by the vq mutex
+ * @nfree: how many
+ * @done: slots the host has released, not yet on the used ring
+ * @inflight: slots handed to the backend and not yet released
+ * @callbacks: a callback ran since kvnet_zc_wait_idle() last waited for
+ *	them to finish
+ * @idle: woken when @inflight drops to zero
+ */
+struct kvnet_zc {
+	struct kvnet_vq *vq;
+	struct kvnet_zc_slot slots[KVNET_ZC_SLOTS];
+	u16 free[KVNET_ZC_SLOTS];
+	unsigned int nfree;
+	struct llist_head done;
+	atomic_t inflight;
+	bool callbacks;
+	wait_queue_head_t idle;
+};
+
+void kvnet_zc_init(struct kvnet_zc *zc, struct kvnet_vq *vq);
+struct ubuf_info *kvnet_zc_get(struct kvnet_zc *zc, u16 head, size_t len);
+bool kvnet_zc_taken(struct kvnet_zc *zc, struct ubuf_info *ubuf, int sent);
+unsigned int kvnet_zc_reap(struct kvnet_zc *zc, u16 *heads, unsigned int max);
+bool kvnet_zc_pending(struct kvnet_zc *zc);
+void kvnet_zc_wait_idle(struct kvnet_zc *zc);
 
 #endif /* KVNET_H */

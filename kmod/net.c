@@ -86,6 +86,7 @@ MODULE_PARM_DESC(weight_bytes,
  * @heads: used entries not yet published
  * @nheads: how many
  * @rx_batch: packets taken from the backend (RX only)
+ * @zc: packets sent without copying (TX only)
  *
  * Everything is protected by the vq mutex.
  */
@@ -96,6 +97,7 @@ struct kvnet_net_vq {
 	struct vring_used_elem heads[KVNET_IOV_MAX];
 	unsigned int nheads;
 	struct kvnet_rx_batch rx_batch;
+	struct kvnet_zc zc;
 };
 
 struct kvnet_net {
@@ -151,6 +153,42 @@ static bool kvnet_net_exceeds_weight(struct kvnet_vq *vq,
 	return true;
 }
 
+/*
+ * Put the packets the host released onto the used ring; with !@publish
+ * (not in the owner's context, or a broken ring) just forget them.
+ */
+static void kvnet_net_tx_reap(struct kvnet_net_vq *nvq, bool publish)
+{
+	u16 heads[KVNET_NET_USED_BATCH];
+	unsigned int n, i;
+
+	kvnet_net_flush_used(nvq);
+	while ((n = kvnet_zc_reap(&nvq->zc, heads, ARRAY_SIZE(heads)))) {
+		if (!publish)
+			continue;
+		for (i = 0; i < n; i++)
+			kvnet_vq_used_elem(&nvq->vq, &nvq->heads[nvq->nheads++],
+					   heads[i], 0);
+		kvnet_net_flush_used(nvq);
+	}
+}
+
+/*
+ * Before the queue stops or loses its backend: wait until the host is done
+ * with every packet sent without copying, so that none reaches the ring
+ * after the VMM took it back.
+ */
+static void kvnet_net_tx_quiesce(struct kvnet_net_vq *nvq, bool publish)
+{
+	kvnet_zc_wait_idle(&nvq->zc);
+	kvnet_net_tx_reap(nvq, publish && !nvq->vq.broken);
+}
+
+static void kvnet_net_quiesce_vq(struct kvnet_vq *vq)
+{
+	kvnet_net_tx_quiesce(kvnet_net_vq(vq), true);
+}
+
 static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 {
 	struct kvnet_vq *vq = &nvq->vq;
@@ -158,11 +196,15 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 	size_t hdr_len = kvnet_net_hdr_len(vq);
 	struct kvnet_chain c = { .iov = nvq->iov, .iov_max = KVNET_IOV_MAX };
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	struct tun_msg_ctl ctl = { .type = TUN_MSG_UBUF };
 	unsigned int packets = 0;
+	struct ubuf_info *ubuf;
 	size_t bytes = 0;
+	bool zerocopy;
 	int ret;
 
 	kvnet_poll_stop(&nvq->sock_poll);
+	kvnet_net_tx_reap(nvq, true);
 	kvnet_vq_disable_notify(vq);
 
 	for (;;) {
@@ -188,19 +230,27 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 		iov_iter_init(&msg.msg_iter, ITER_SOURCE, c.iov, c.out,
 			      c.out_len);
 		iov_iter_advance(&msg.msg_iter, own_hlen);
+		ubuf = kvnet_zc_get(&nvq->zc, c.head, c.out_len - hdr_len);
+		ctl.ptr = ubuf;
+		msg.msg_control = ubuf ? &ctl : NULL;
+		msg.msg_controllen = ubuf ? sizeof(ctl) : 0;
 		ret = sock->ops->sendmsg(sock, &msg, c.out_len - own_hlen);
-		if (unlikely(ret == -EAGAIN || ret == -ENOMEM ||
-			     ret == -ENOBUFS)) {
+		/* Taken without copying: its used entry comes on release. */
+		zerocopy = ubuf && kvnet_zc_taken(&nvq->zc, ubuf, ret);
+		if (!zerocopy && unlikely(ret == -EAGAIN || ret == -ENOMEM ||
+					  ret == -ENOBUFS)) {
 			/* Backend full: retry this chain when it drains. */
 			kvnet_vq_unget_chains(vq, 1);
 			kvnet_poll_start(&nvq->sock_poll, sock->file);
 			break;
 		}
-
-		/* A packet the backend refused is dropped, as a NIC would. */
-		kvnet_vq_used_elem(vq, &nvq->heads[nvq->nheads++], c.head, 0);
-		if (nvq->nheads == KVNET_NET_USED_BATCH)
-			kvnet_net_flush_used(nvq);
+		if (!zerocopy) {
+			/* Sent, or refused and dropped as a NIC would. */
+			kvnet_vq_used_elem(vq, &nvq->heads[nvq->nheads++],
+					   c.head, 0);
+			if (nvq->nheads == KVNET_NET_USED_BATCH)
+				kvnet_net_flush_used(nvq);
+		}
 		packets++;
 		bytes += c.out_len - hdr_len;
 		if (kvnet_net_exceeds_weight(vq, packets, bytes))
@@ -420,6 +470,9 @@ static int kvnet_net_open(struct inode *inode, struct file *f)
 		kvnet_poll_init(&nvq->sock_poll, kvnet_net_handle_sock,
 				i == KVNET_NET_VQ_TX ? EPOLLOUT : EPOLLIN,
 				&n->dev);
+		kvnet_zc_init(&nvq->zc, &nvq->vq);
+		if (i == KVNET_NET_VQ_TX)
+			nvq->vq.quiesce = kvnet_net_quiesce_vq;
 	}
 	kvnet_dev_init(&n->dev, n->vq_ptrs, KVNET_NET_VQ_MAX);
 	f->private_data = n;
@@ -445,6 +498,8 @@ static void kvnet_net_detach_all(struct kvnet_net *n,
 		mutex_lock(&nvq->vq.mutex);
 		kvnet_poll_stop(&nvq->sock_poll);
 		kvnet_rx_batch_detach(&nvq->rx_batch);
+		/* Maybe not the owner's context: nothing goes to the ring. */
+		kvnet_net_tx_quiesce(nvq, false);
 		socks[i] = nvq->vq.private;
 		nvq->vq.private = NULL;
 		nvq->nheads = 0;
@@ -530,6 +585,8 @@ static long kvnet_net_set_backend(struct kvnet_net *n, void __user *argp)
 	}
 	kvnet_poll_stop(&nvq->sock_poll);
 	kvnet_rx_batch_detach(&nvq->rx_batch);
+	if (vq->private && sock != vq->private)
+		kvnet_net_tx_quiesce(nvq, true);
 	old = vq->private;
 	vq->private = sock;
 	nvq->nheads = 0;

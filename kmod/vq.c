@@ -22,6 +22,7 @@ void kvnet_vq_init(struct kvnet_vq *vq, struct kvnet_dev *dev,
 	vq->dev = dev;
 	vq->index = index;
 	vq->handle_kick = handle_kick;
+	vq->quiesce = NULL;
 	mutex_init(&vq->mutex);
 	vq->kick = NULL;
 	vq->call_ctx = NULL;
@@ -157,6 +158,8 @@ static long kvnet_vq_get_base(struct kvnet_vq *vq, void __user *argp)
 		.num = vq->last_avail_idx,
 	};
 
+	if (vq->quiesce && !vq->stopped)
+		vq->quiesce(vq);
 	vq->stopped = true;
 	vq->consumed = false;
 	if (copy_to_user(argp, &s, sizeof(s)))

@@ -719,6 +719,7 @@ TEST_F_TIMEOUT(module, parameters, 60)
 {
 	static const char * const params[] = {
 		"max_mem_regions", "weight_packets", "weight_bytes",
+		"zerocopy_threshold",
 	};
 	struct kvnet_guest_mem mem;
 	struct vhost_memory *table;
