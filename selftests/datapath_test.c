@@ -210,6 +210,12 @@ struct dp {
 	/* Sequence numbers of the next frame in each direction. */
 	uint32_t tx_seq;
 	uint32_t rx_seq;
+	/*
+	 * The VMM restarts TX every so many frames, RX after each window
+	 * of frames sent (0: never).
+	 */
+	unsigned int tx_restart_every;
+	unsigned int rx_restart;
 	/* kvnet's weight_packets to put back at teardown, or -1. */
 	long long saved_weight;
 };
@@ -593,9 +599,11 @@ static void dp_tx_run(struct __test_metadata *_metadata, struct dp *dp,
 {
 	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
 	unsigned int sent = 0, got = 0, used = 0, r;
+	unsigned int restart = dp->tx_restart_every;
 	uint32_t seq0 = dp->tx_seq;
 	uint8_t buf[DP_SLOT];
 	const char *diff;
+	uint16_t base;
 	ssize_t len;
 
 	while (got < n || used < sent) {
@@ -608,6 +616,12 @@ static void dp_tx_run(struct __test_metadata *_metadata, struct dp *dp,
 			progress = true;
 		}
 		ASSERT_EQ(0, vdrv_kick(tx));
+		if (dp->tx_restart_every && sent >= restart) {
+			/* Stopped and restarted with frames in flight. */
+			restart = sent + dp->tx_restart_every;
+			vdrv_vq_reset(&dp->drv, VDRV_TX, dp->tap, 0, &base);
+			ASSERT_EQ(0, vdrv_notify(tx));
+		}
 
 		while ((len = dp_tap_recv(dp, buf, sizeof(buf), 0)) >= 0) {
 			ASSERT_GT(sent, got) TH_LOG("TX: a frame nobody sent");
@@ -842,6 +856,7 @@ static void dp_rx_run(struct __test_metadata *_metadata, struct dp *dp,
 		      unsigned int n, const uint16_t *lens)
 {
 	unsigned int i, j, w;
+	uint16_t base;
 
 	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
 	for (i = 0; i < n; i += w) {
@@ -849,6 +864,11 @@ static void dp_rx_run(struct __test_metadata *_metadata, struct dp *dp,
 		for (j = 0; j < w; j++)
 			dp_host_send(_metadata, dp, dp->rx_seq + i + j,
 				     lens[i + j]);
+		if (dp->rx_restart) {
+			/* Stopped and restarted with frames on their way. */
+			vdrv_vq_reset(&dp->drv, VDRV_RX, dp->tap, 0, &base);
+			ASSERT_EQ(0, vdrv_notify(&dp->drv.vqs[VDRV_RX]));
+		}
 		for (j = 0; j < w; j++) {
 			dp_rx_expect(_metadata, dp, dp->rx_seq + i + j,
 				     lens[i + j], kvnet_fmt("frame %u of %u", i + j, n));
@@ -1025,6 +1045,33 @@ TEST_F(datapath, indices_wrap)
 }
 
 /*
+ * The VMM stops and restarts the queues (backend detached, GET and
+ * SET_VRING_BASE, backend attached) in the middle of traffic, as for a
+ * migration: every frame arrives once, in order, and every buffer comes
+ * back, including what the device had taken from the tap meanwhile.
+ */
+TEST_F(datapath, vmm_restarts_mid_traffic)
+{
+	struct dp *dp = &self->dp;
+	const unsigned int n = 200;
+	struct kvnet_vring_stats tx0, rx0;
+	uint16_t *lens = dp_lens(dp, n);
+
+	ASSERT_NE(NULL, lens);
+	dp_stats(_metadata, dp, VDRV_TX, &tx0);
+	dp_stats(_metadata, dp, VDRV_RX, &rx0);
+	dp->tx_restart_every = 16;
+	dp->rx_restart = 1;
+	if (dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
+		dp->rx_policy = DP_RX_MIXED;
+	dp_tx_run(_metadata, dp, n, lens);
+	dp_rx_run(_metadata, dp, n, lens);
+	dp_check_counts(_metadata, dp, VDRV_TX, &tx0, n, dp_sum(lens, n));
+	dp_check_counts(_metadata, dp, VDRV_RX, &rx0, n, dp_sum(lens, n));
+	free(lens);
+}
+
+/*
  * A queue out of its budget (kvnet's weight_packets, lowered to 4 here)
  * yields and comes back: nothing lost, nothing reordered.
  */
@@ -1062,6 +1109,54 @@ TEST_F(datapath, budget_requeue)
 			TH_LOG("RX never ran out of a 4-packet budget");
 	}
 	free(lens);
+}
+
+/* A frame that fills a buffer to the last byte, mergeable or not. */
+TEST_F(datapath, rx_exact_fit)
+{
+	struct dp *dp = &self->dp;
+	unsigned int len = 256 - dp->drv.hdr_len, i;
+
+	dp->rx_policy = DP_RX_SMALL;
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	for (i = 0; i < 20; i++) {
+		dp_host_send(_metadata, dp, dp->rx_seq, len);
+		EXPECT_EQ(1U, dp_rx_expect(_metadata, dp, dp->rx_seq++, len,
+					   kvnet_fmt("%u-byte frame %u", len, i)))
+			TH_LOG("a %u-byte frame in more than one 256-byte buffer",
+			       len);
+		dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	}
+}
+
+/*
+ * With MRG_RXBUF a frame that needs more buffers than there are waits,
+ * holding none, until enough come.
+ */
+TEST_F(datapath, rx_mergeable_waits_for_enough)
+{
+	struct dp *dp = &self->dp;
+	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
+	struct kvnet_vring_stats st0, st;
+	uint32_t seq = dp->rx_seq++;
+
+	if (!dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
+		SKIP(return, "needs VIRTIO_NET_F_MRG_RXBUF");
+	dp->rx_policy = DP_RX_SMALL;
+	dp_stats(_metadata, dp, VDRV_RX, &st0);
+	dp_rx_fill(_metadata, dp, 2);
+	dp_host_send(_metadata, dp, seq, 1500);
+	if (dp->dev->kvnet)
+		EXPECT_TRUE(kvnet_wait_until(
+			!__kvnet_get_stats(dp->drv.fd, VDRV_RX, &st) &&
+			st.handler_runs > st0.handler_runs, DP_WAIT_MS))
+			TH_LOG("the RX handler never ran for the frame");
+	kvnet_sleep_ms(200);
+	EXPECT_EQ(0, vdrv_used_idx(rx))
+		TH_LOG("a 1500-byte frame with two 256-byte buffers available");
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	EXPECT_EQ((dp->drv.hdr_len + 1500 + 255) / 256,
+		  dp_rx_expect(_metadata, dp, seq, 1500, "once enough buffers came"));
 }
 
 /*
