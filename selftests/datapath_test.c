@@ -7,8 +7,13 @@
  * to receive. Every frame carries a sequence number and a pattern derived
  * from it, and is compared byte for byte on the other side.
  *
+ * The datapath fixture moves traffic: byte-exact TX and RX, mergeable
+ * buffers, frames waiting for buffers, calls, index wrap, budgets and
+ * queue restarts. The malformed fixture breaks one ring at a time, on one
+ * queue while the other carries traffic, and resets it as a VMM does.
+ *
  * Each test runs against /dev/kvnet and against /dev/vhost-net, the
- * reference, with several feature sets. Where vhost-net 6.1 behaves
+ * reference, with six feature sets. Where vhost-net 6.1 behaves
  * differently, struct dp_device says how and why (drivers/vhost/net.c).
  *
  * Knobs for longer runs: KVNET_DP_FRAMES (frames per byte-exact test) and
