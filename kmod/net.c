@@ -218,11 +218,14 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 			}
 			break;
 		}
+		/* A bad chain stays on the ring: the base points at it. */
 		if (unlikely(c.in)) {
+			kvnet_vq_unget_chains(vq, 1);
 			kvnet_vq_fail(vq, "writable descriptor on the TX queue");
 			break;
 		}
 		if (unlikely(c.out_len < hdr_len)) {
+			kvnet_vq_unget_chains(vq, 1);
 			kvnet_vq_fail(vq, "TX buffer shorter than the virtio-net header");
 			break;
 		}
@@ -262,15 +265,17 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 }
 
 /*
- * Collect RX chains until they hold @need bytes. Their buffers go to
- * nvq->iov, their used entries (lengths trimmed to what is needed) to
- * nvq->heads.
+ * Collect RX chains until they hold @need bytes, or @max_chains of them.
+ * Their buffers go to nvq->iov (@niov entries holding @room bytes, which
+ * may be less than @need), their used entries (lengths trimmed to what is
+ * needed) to nvq->heads.
  *
  * Return: the number of chains, 0 if the guest has too few buffers (none
  * is kept), or a negative errno with the queue failed.
  */
 static int kvnet_net_get_rx_bufs(struct kvnet_net_vq *nvq, size_t need,
-				 unsigned int max_chains, unsigned int *niov)
+				 unsigned int max_chains, unsigned int *niov,
+				 size_t *room)
 {
 	struct kvnet_vq *vq = &nvq->vq;
 	struct kvnet_chain c;
@@ -289,6 +294,8 @@ static int kvnet_net_get_rx_bufs(struct kvnet_net_vq *nvq, size_t need,
 			return 0;
 		}
 		if (unlikely(c.out)) {
+			/* The bad chain and those before it stay on the ring. */
+			kvnet_vq_unget_chains(vq, chains + 1);
 			kvnet_vq_fail(vq, "readable descriptor on the RX queue");
 			return -EINVAL;
 		}
@@ -299,6 +306,7 @@ static int kvnet_net_get_rx_bufs(struct kvnet_net_vq *nvq, size_t need,
 		chains++;
 	}
 	*niov = iovs;
+	*room = got;
 	return chains;
 }
 
@@ -353,9 +361,9 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
 	unsigned int max_chains = mergeable ? min_t(unsigned int, vq->num,
 						    KVNET_IOV_MAX) : 1;
-	unsigned int packets = 0, niov;
+	unsigned int packets = 0, moved = 0, niov;
 	struct iov_iter hdr;
-	size_t bytes = 0, want;
+	size_t bytes = 0, want, room;
 	int len, chains, ret;
 
 	kvnet_poll_stop(&nvq->sock_poll);
@@ -370,7 +378,7 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		}
 
 		chains = kvnet_net_get_rx_bufs(nvq, len + hdr_len, max_chains,
-					       &niov);
+					       &niov, &room);
 		if (chains < 0)
 			break;
 		if (!chains) {
@@ -383,8 +391,9 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		}
 
 		want = len + hdr_len - own_hlen;
+		/* Only as far as the buffers go: the iovecs end there. */
 		iov_iter_init(&msg.msg_iter, ITER_DEST, nvq->iov, niov,
-			      len + hdr_len);
+			      min(room, len + hdr_len));
 		hdr = msg.msg_iter;
 		iov_iter_advance(&msg.msg_iter, own_hlen);
 		msg.msg_control = kvnet_rx_batch_take(&nvq->rx_batch);
@@ -392,6 +401,9 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 			/* The guest's buffers are too small for this packet. */
 			kvnet_vq_unget_chains(vq, chains);
 			kvnet_net_discard_rx(sock, msg.msg_control);
+			/* Drops count against the budget: a flood is work. */
+			if (kvnet_net_exceeds_weight(vq, ++packets, bytes))
+				break;
 			continue;
 		}
 		ret = sock->ops->recvmsg(sock, &msg, want,
@@ -399,6 +411,8 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (unlikely(ret < 0 || ret != want)) {
 			/* Raced with another reader, or a short packet. */
 			kvnet_vq_unget_chains(vq, chains);
+			if (kvnet_net_exceeds_weight(vq, ++packets, bytes))
+				break;
 			continue;
 		}
 		if (kvnet_net_fill_rx_hdr(vq, &hdr, own_hlen, chains)) {
@@ -409,12 +423,12 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (kvnet_vq_add_used(vq, nvq->heads, chains))
 			break;
 		kvnet_vq_notify(vq);
-		packets++;
+		moved++;
 		bytes += len;
-		if (kvnet_net_exceeds_weight(vq, packets, bytes))
+		if (kvnet_net_exceeds_weight(vq, ++packets, bytes))
 			break;
 	}
-	vq->stats.packets += packets;
+	vq->stats.packets += moved;
 	vq->stats.bytes += bytes;
 }
 

@@ -104,12 +104,12 @@ static const struct dp_device dp_kvnet = {
 	.kvnet = true,
 	.num_buffers_always = true,
 	/*
-	 * Found once the chain is taken: the queue stops after it, and the
-	 * chain is never used (the guest's descriptors are lost until it
-	 * resets the device).
+	 * Found once the chain is read: it goes back on the ring and the
+	 * queue stops at it, so GET_VRING_BASE points at the bad chain, as
+	 * for every other malformed ring.
 	 */
-	.wrong_direction = { .err = true, .stops = true, .taken = true },
-	.short_tx_hdr = { .err = true, .stops = true, .taken = true },
+	.wrong_direction = { .err = true, .stops = true, .taken = false },
+	.short_tx_hdr = { .err = true, .stops = true, .taken = false },
 	.err_indirect_unnegotiated = true,
 };
 
@@ -187,6 +187,7 @@ enum dp_rx_policy {
 	DP_RX_FULL,	/* each holds a whole frame, in varied layouts */
 	DP_RX_MIXED,	/* 64 B to 2 KiB, for mergeable buffers */
 	DP_RX_SMALL,	/* 256 B each */
+	DP_RX_MANY,	/* the header alone, then 4 x 400 B */
 };
 
 /* A driver on a device whose both queues have the tap as backend. */
@@ -710,6 +711,7 @@ static void dp_rx_layout(struct dp *dp, struct dp_rxbuf *b,
 			 struct vdrv_layout *l)
 {
 	size_t hlen = dp->drv.hdr_len;
+	unsigned int k;
 
 	switch (dp->rx_policy) {
 	case DP_RX_FULL:
@@ -721,6 +723,17 @@ static void dp_rx_layout(struct dp *dp, struct dp_rxbuf *b,
 		b->cap = 64 + dp_rand(dp) % (2048 - 64 + 1);
 		dp_layout(dp, b->cap, 0, 1 + dp_rand(dp) % 3,
 			  dp_use_indirect(dp), l);
+		break;
+	case DP_RX_MANY:
+		b->cap = hlen + 1600;
+		l->nseg = 5;
+		l->indirect = false;
+		l->len[0] = hlen;
+		l->gap[0] = 0;
+		for (k = 1; k < l->nseg; k++) {
+			l->len[k] = 400;
+			l->gap[k] = 16;
+		}
 		break;
 	case DP_RX_SMALL:
 		b->cap = 256;
@@ -1162,6 +1175,61 @@ TEST_F(datapath, rx_mergeable_waits_for_enough)
 	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
 	EXPECT_EQ((dp->drv.hdr_len + 1500 + 255) / 256,
 		  dp_rx_expect(_metadata, dp, seq, 1500, "once enough buffers came"));
+}
+
+/*
+ * Without MRG_RXBUF a frame larger than the next buffer is dropped: the
+ * buffer waits for the next frame, and the device writes nothing outside
+ * the buffers it was given, not even where earlier buffers were.
+ */
+TEST_F(datapath, rx_too_big_dropped)
+{
+	struct dp *dp = &self->dp;
+	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
+	uint8_t mem[DP_SLOT], poison[DP_SLOT];
+	struct kvnet_vring_stats st0;
+	unsigned int i, j, posted;
+	uint32_t big, small;
+
+	if (dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
+		SKIP(return, "with MRG_RXBUF a frame spans buffers");
+	/* Traffic first, the last frame through a buffer of 5 segments. */
+	dp_rx_one(_metadata, dp, "warm-up");
+	dp->rx_policy = DP_RX_MANY;
+	dp_rx_one(_metadata, dp, "warm-up, 5 segments");
+	/* The guest has all its RX memory back: mark it. */
+	memset(poison, DP_POISON, sizeof(poison));
+	for (i = 0; i < VDRV_RING_NUM; i++)
+		ASSERT_EQ(0, vdrv_write(&dp->drv, DP_RX_SLOTS + i * DP_SLOT,
+					poison, DP_SLOT));
+
+	dp->rx_policy = DP_RX_SMALL;
+	dp_stats(_metadata, dp, VDRV_RX, &st0);
+	dp_rx_fill(_metadata, dp, 1);
+	posted = dp->rx_fifo[dp->rx_fifo_head];
+	big = dp->rx_seq++;
+	small = dp->rx_seq++;
+	dp_host_send(_metadata, dp, big, 1000);
+	dp_host_send(_metadata, dp, small, 200);
+	ASSERT_TRUE(kvnet_wait_until(vdrv_more_used(rx), DP_WAIT_MS))
+		TH_LOG("neither frame arrived");
+	kvnet_sleep_ms(100);
+
+	for (i = 0; i < VDRV_RING_NUM; i++) {
+		if (i == posted)
+			continue;
+		ASSERT_EQ(0, vdrv_read(&dp->drv, DP_RX_SLOTS + i * DP_SLOT,
+				       mem, DP_SLOT));
+		for (j = 0; j < DP_SLOT && mem[j] == DP_POISON; j++)
+			;
+		EXPECT_EQ(DP_SLOT, j)
+			TH_LOG("RX slot %u, not made available, written at offset %u",
+			       i, j);
+	}
+	dp_rx_expect(_metadata, dp, small, 200,
+		     "the frame after a 1000-byte one, 256-byte buffer");
+	EXPECT_EQ(3, vdrv_used_idx(rx)) TH_LOG("RX used entries");
+	dp_check_counts(_metadata, dp, VDRV_RX, &st0, 1, 200);
 }
 
 /*
