@@ -9,6 +9,7 @@
 #include <linux/if_tun.h>
 #include <linux/net.h>
 #include <linux/skb_array.h>
+#include <net/xdp.h>
 
 #include "kvnet.h"
 
