@@ -7,14 +7,17 @@
  * to receive. Every frame carries a sequence number and a pattern derived
  * from it, and is compared byte for byte on the other side.
  *
- * The datapath fixture moves traffic: byte-exact TX and RX, mergeable
+ * The datapath fixtures move traffic: byte-exact TX and RX, mergeable
  * buffers, frames waiting for buffers, calls, index wrap, budgets and
- * queue restarts. The malformed fixture breaks one ring at a time, on one
- * queue while the other carries traffic, and resets it as a VMM does.
+ * queue restarts. The malformed fixtures break one ring at a time, on one
+ * queue while the other carries traffic, and reset it as a VMM does.
  *
  * Each test runs against /dev/kvnet and against /dev/vhost-net, the
- * reference, with six feature sets. Where vhost-net 6.1 behaves
- * differently, struct dp_device says how and why (drivers/vhost/net.c).
+ * reference, with each of six feature sets it applies to: a fixture per
+ * group of feature sets (datapath_mrg: with MRG_RXBUF, malformed_indirect:
+ * with INDIRECT_DESC, ...), so that no combination is there only to be
+ * skipped. Where vhost-net behaves differently, struct dp_device says how
+ * and why (drivers/vhost/net.c).
  *
  * Knobs for longer runs: KVNET_DP_FRAMES (frames per byte-exact test) and
  * KVNET_DP_SEED (mixed into each test's seed; the sizes and layouts depend
@@ -141,33 +144,51 @@ static const struct dp_device dp_vhost_net = {
 };
 
 #define F(bit)		(1ULL << (bit))
-#define DP_ALL		(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | \
-			 F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_RING_F_INDIRECT_DESC))
 
-/* The feature sets every test runs with, on one device. */
-#define DP_VARIANTS(fixture, device)					\
-	FIXTURE_VARIANT_ADD(fixture, device##_none) {			\
-		.dev = &dp_##device, .features = 0,			\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, device##_event_idx) {		\
-		.dev = &dp_##device,					\
-		.features = F(VIRTIO_RING_F_EVENT_IDX),			\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, device##_indirect) {		\
-		.dev = &dp_##device,					\
-		.features = F(VIRTIO_RING_F_INDIRECT_DESC),		\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, device##_mrg_rxbuf) {		\
-		.dev = &dp_##device,					\
-		.features = F(VIRTIO_NET_F_MRG_RXBUF),			\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, device##_version_1) {		\
-		.dev = &dp_##device,					\
-		.features = F(VIRTIO_F_VERSION_1),			\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, device##_all) {			\
-		.dev = &dp_##device, .features = DP_ALL,		\
+/* The feature sets the tests run with. */
+#define DP_SET_none		0ULL
+#define DP_SET_event_idx	F(VIRTIO_RING_F_EVENT_IDX)
+#define DP_SET_indirect		F(VIRTIO_RING_F_INDIRECT_DESC)
+#define DP_SET_mrg_rxbuf	F(VIRTIO_NET_F_MRG_RXBUF)
+#define DP_SET_version_1	F(VIRTIO_F_VERSION_1)
+#define DP_SET_all		(F(VIRTIO_F_VERSION_1) |			\
+				 F(VIRTIO_RING_F_EVENT_IDX) |		\
+				 F(VIRTIO_NET_F_MRG_RXBUF) |		\
+				 F(VIRTIO_RING_F_INDIRECT_DESC))
+
+/* Variant <device>_<set> of @fixture: feature set @set on @device. */
+#define DP_VARIANT(fixture, device, set)				\
+	FIXTURE_VARIANT_ADD(fixture, device##_##set) {			\
+		.dev = &dp_##device, .features = DP_SET_##set,		\
 	}
+
+/*
+ * Groups of feature sets: a test runs with every set it applies to and
+ * with no other, so nothing is generated only to be skipped.
+ */
+#define DP_SETS_ALL(fixture, device)					\
+	DP_VARIANT(fixture, device, none);				\
+	DP_VARIANT(fixture, device, event_idx);				\
+	DP_VARIANT(fixture, device, indirect);				\
+	DP_VARIANT(fixture, device, mrg_rxbuf);				\
+	DP_VARIANT(fixture, device, version_1);				\
+	DP_VARIANT(fixture, device, all)
+#define DP_SETS_MRG(fixture, device)					\
+	DP_VARIANT(fixture, device, mrg_rxbuf);				\
+	DP_VARIANT(fixture, device, all)
+#define DP_SETS_NO_MRG(fixture, device)					\
+	DP_VARIANT(fixture, device, none);				\
+	DP_VARIANT(fixture, device, event_idx);				\
+	DP_VARIANT(fixture, device, indirect);				\
+	DP_VARIANT(fixture, device, version_1)
+#define DP_SETS_INDIRECT(fixture, device)				\
+	DP_VARIANT(fixture, device, indirect);				\
+	DP_VARIANT(fixture, device, all)
+#define DP_SETS_NO_INDIRECT(fixture, device)				\
+	DP_VARIANT(fixture, device, none);				\
+	DP_VARIANT(fixture, device, event_idx);				\
+	DP_VARIANT(fixture, device, mrg_rxbuf);				\
+	DP_VARIANT(fixture, device, version_1)
 
 struct dp_txbuf {
 	bool busy;
@@ -911,27 +932,40 @@ static void dp_rx_one(struct __test_metadata *_metadata, struct dp *dp,
 
 /* ---- byte-exact traffic ---------------------------------------------------- */
 
-FIXTURE(datapath) {
-	struct dp dp;
-};
+/*
+ * A fixture @name whose tests run on both devices with the feature sets of
+ * the group @sets. With @warm_up, one frame goes each way first, so that
+ * the device has started both queues and the RX buffers are made
+ * available one at a time.
+ */
+#define DP_FIXTURE(name, sets, warm_up)					\
+	FIXTURE(name) {							\
+		struct dp dp;						\
+	};								\
+	FIXTURE_VARIANT(name) {						\
+		const struct dp_device *dev;				\
+		uint64_t features;					\
+	};								\
+	sets(name, kvnet);						\
+	sets(name, vhost_net);						\
+	FIXTURE_SETUP(name)						\
+	{								\
+		dp_setup(_metadata, &self->dp, variant->dev,		\
+			 variant->features);				\
+		if (warm_up) {						\
+			dp_tx_one(_metadata, &self->dp, "warm-up");	\
+			dp_rx_one(_metadata, &self->dp, "warm-up");	\
+		}							\
+	}								\
+	FIXTURE_TEARDOWN(name)						\
+	{								\
+		dp_teardown(&self->dp);					\
+	}
 
-FIXTURE_VARIANT(datapath) {
-	const struct dp_device *dev;
-	uint64_t features;
-};
-
-DP_VARIANTS(datapath, kvnet);
-DP_VARIANTS(datapath, vhost_net);
-
-FIXTURE_SETUP(datapath)
-{
-	dp_setup(_metadata, &self->dp, variant->dev, variant->features);
-}
-
-FIXTURE_TEARDOWN(datapath)
-{
-	dp_teardown(&self->dp);
-}
+/* Tests for every feature set, and those that need MRG_RXBUF or its absence. */
+DP_FIXTURE(datapath, DP_SETS_ALL, false);
+DP_FIXTURE(datapath_mrg, DP_SETS_MRG, false);
+DP_FIXTURE(datapath_no_mrg, DP_SETS_NO_MRG, false);
 
 /* @n frame lengths: the extremes first, then random ones. */
 static uint16_t *dp_lens(struct dp *dp, unsigned int n)
@@ -1012,7 +1046,7 @@ TEST_F_TIMEOUT(datapath, rx_byte_exact, 120)
 }
 
 /* With MRG_RXBUF and 256-byte buffers a frame spans as many as it needs. */
-TEST_F(datapath, rx_mergeable_spans_buffers)
+TEST_F(datapath_mrg, rx_mergeable_spans_buffers)
 {
 	struct dp *dp = &self->dp;
 	size_t hlen = dp->drv.hdr_len;
@@ -1021,8 +1055,6 @@ TEST_F(datapath, rx_mergeable_spans_buffers)
 				DP_MIN_FRAME, 512 - hlen, 1000 };
 	unsigned int i, nb, want;
 
-	if (!dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
-		SKIP(return, "needs VIRTIO_NET_F_MRG_RXBUF");
 	dp->rx_policy = DP_RX_SMALL;
 	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
 	for (i = 0; i < ARRAY_SIZE(lens); i++) {
@@ -1151,15 +1183,13 @@ TEST_F(datapath, rx_exact_fit)
  * With MRG_RXBUF a frame that needs more buffers than there are waits,
  * holding none, until enough come.
  */
-TEST_F(datapath, rx_mergeable_waits_for_enough)
+TEST_F(datapath_mrg, rx_mergeable_waits_for_enough)
 {
 	struct dp *dp = &self->dp;
 	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
 	struct kvnet_vring_stats st0, st;
 	uint32_t seq = dp->rx_seq++;
 
-	if (!dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
-		SKIP(return, "needs VIRTIO_NET_F_MRG_RXBUF");
 	dp->rx_policy = DP_RX_SMALL;
 	dp_stats(_metadata, dp, VDRV_RX, &st0);
 	dp_rx_fill(_metadata, dp, 2);
@@ -1182,7 +1212,7 @@ TEST_F(datapath, rx_mergeable_waits_for_enough)
  * buffer waits for the next frame, and the device writes nothing outside
  * the buffers it was given, not even where earlier buffers were.
  */
-TEST_F(datapath, rx_too_big_dropped)
+TEST_F(datapath_no_mrg, rx_too_big_dropped)
 {
 	struct dp *dp = &self->dp;
 	struct vdrv_vq *rx = &dp->drv.vqs[VDRV_RX];
@@ -1191,8 +1221,6 @@ TEST_F(datapath, rx_too_big_dropped)
 	unsigned int i, j, posted;
 	uint32_t big, small;
 
-	if (dp_has(dp, VIRTIO_NET_F_MRG_RXBUF))
-		SKIP(return, "with MRG_RXBUF a frame spans buffers");
 	/* Traffic first, the last frame through a buffer of 5 segments. */
 	dp_rx_one(_metadata, dp, "warm-up");
 	dp->rx_policy = DP_RX_MANY;
@@ -1741,30 +1769,13 @@ static void dp_malformed_both(struct __test_metadata *_metadata,
 	dp_malformed(_metadata, dp, VDRV_RX, make, &dp_broken);
 }
 
-FIXTURE(malformed) {
-	struct dp dp;
-};
-
-FIXTURE_VARIANT(malformed) {
-	const struct dp_device *dev;
-	uint64_t features;
-};
-
-DP_VARIANTS(malformed, kvnet);
-DP_VARIANTS(malformed, vhost_net);
-
-FIXTURE_SETUP(malformed)
-{
-	dp_setup(_metadata, &self->dp, variant->dev, variant->features);
-	/* RX buffers are made available one at a time, each for a frame. */
-	dp_tx_one(_metadata, &self->dp, "warm-up");
-	dp_rx_one(_metadata, &self->dp, "warm-up");
-}
-
-FIXTURE_TEARDOWN(malformed)
-{
-	dp_teardown(&self->dp);
-}
+/*
+ * Rings every feature set can break, and the indirect tables that need
+ * INDIRECT_DESC or its absence.
+ */
+DP_FIXTURE(malformed, DP_SETS_ALL, true);
+DP_FIXTURE(malformed_indirect, DP_SETS_INDIRECT, true);
+DP_FIXTURE(malformed_no_indirect, DP_SETS_NO_INDIRECT, true);
 
 TEST_F(malformed, head_out_of_range)
 {
@@ -1781,26 +1792,20 @@ TEST_F(malformed, chain_loops)
 	dp_malformed_both(_metadata, &self->dp, dp_bad_loop);
 }
 
-TEST_F(malformed, indirect_len_not_multiple_of_16)
+TEST_F(malformed_indirect, indirect_len_not_multiple_of_16)
 {
-	if (!dp_has(&self->dp, VIRTIO_RING_F_INDIRECT_DESC))
-		SKIP(return, "needs VIRTIO_RING_F_INDIRECT_DESC");
 	dp_malformed_both(_metadata, &self->dp, dp_bad_indirect_len);
 }
 
-TEST_F(malformed, indirect_nested)
+TEST_F(malformed_indirect, indirect_nested)
 {
-	if (!dp_has(&self->dp, VIRTIO_RING_F_INDIRECT_DESC))
-		SKIP(return, "needs VIRTIO_RING_F_INDIRECT_DESC");
 	dp_malformed_both(_metadata, &self->dp, dp_bad_indirect_nested);
 }
 
-TEST_F(malformed, indirect_not_negotiated)
+TEST_F(malformed_no_indirect, indirect_not_negotiated)
 {
 	struct dp *dp = &self->dp;
 
-	if (dp_has(dp, VIRTIO_RING_F_INDIRECT_DESC))
-		SKIP(return, "needs a feature set without INDIRECT_DESC");
 	if (dp->dev->err_indirect_unnegotiated) {
 		dp_malformed_both(_metadata, dp, dp_bad_indirect_plain);
 		return;
