@@ -17,7 +17,7 @@ MAKEFLAGS += --no-print-directory
 # deps must finish before anything uses what it installs.
 .NOTPARALLEL:
 
-.PHONY: all deps module vmm selftests lint check vm-shell clean
+.PHONY: all deps module vmm selftests lint check vm-shell bench-harness clean
 
 all: deps module vmm selftests
 
@@ -42,6 +42,12 @@ check: all
 
 vm-shell: all
 	@$(VM_ENV) $(VM)/vm.sh $(CURDIR)/selftests/out/vm/shell shell
+
+# dp_bench against /dev/kvnet and /dev/vhost-net in one test VM run: the
+# table of README.md's "Harness throughput", and BENCH_JSON.
+bench-harness: all
+	$(MAKE) -C selftests/bench
+	@$(VM_ENV) BENCH_JSON='$(BENCH_JSON)' selftests/bench/run.sh
 
 clean:
 	$(if $(wildcard $(KDIR)/Makefile),$(MAKE) -C $(KDIR) M=$(CURDIR) clean)
