@@ -1123,15 +1123,19 @@ TEST_F(datapath, vmm_restarts_mid_traffic)
 
 /*
  * A queue out of its budget (kvnet's weight_packets, lowered to 4 here)
- * yields and comes back: nothing lost, nothing reordered.
+ * yields and comes back: nothing lost, nothing reordered. TX posts a
+ * window of frames before it kicks; on RX a burst of frames waits in the
+ * tap for buffers first, so that either queue has more than 4 packets in
+ * one handler run whatever the timing.
  */
 TEST_F(datapath, budget_requeue)
 {
 	struct dp *dp = &self->dp;
-	const unsigned int n = 100;
+	const unsigned int n = 100, burst = 16;
 	struct kvnet_vring_stats tx0, rx0, st;
 	uint16_t *lens = dp_lens(dp, n);
 	long long weight;
+	unsigned int i;
 	int r;
 
 	ASSERT_NE(NULL, lens);
@@ -1147,9 +1151,25 @@ TEST_F(datapath, budget_requeue)
 	dp_stats(_metadata, dp, VDRV_TX, &tx0);
 	dp_stats(_metadata, dp, VDRV_RX, &rx0);
 	dp_tx_run(_metadata, dp, n, lens);
+
+	ASSERT_EQ(0U, dp->rx_posted);
+	for (i = 0; i < burst; i++)
+		dp_host_send(_metadata, dp, dp->rx_seq + i, lens[i]);
+	if (dp->dev->kvnet)
+		ASSERT_TRUE(kvnet_wait_until(
+			!__kvnet_get_stats(dp->drv.fd, VDRV_RX, &st) &&
+			st.handler_runs > rx0.handler_runs, DP_WAIT_MS))
+			TH_LOG("the RX handler never ran for the burst");
+	dp_rx_fill(_metadata, dp, VDRV_RING_NUM);
+	for (i = 0; i < burst; i++)
+		dp_rx_expect(_metadata, dp, dp->rx_seq + i, lens[i],
+			     kvnet_fmt("burst frame %u of %u", i, burst));
+	dp->rx_seq += burst;
 	dp_rx_run(_metadata, dp, n, lens);
+
 	dp_check_counts(_metadata, dp, VDRV_TX, &tx0, n, dp_sum(lens, n));
-	dp_check_counts(_metadata, dp, VDRV_RX, &rx0, n, dp_sum(lens, n));
+	dp_check_counts(_metadata, dp, VDRV_RX, &rx0, n + burst,
+			dp_sum(lens, n) + dp_sum(lens, burst));
 	if (dp->dev->kvnet) {
 		dp_stats(_metadata, dp, VDRV_TX, &st);
 		EXPECT_LT(tx0.requeues, st.requeues)
