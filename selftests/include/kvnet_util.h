@@ -302,6 +302,14 @@ int __kvnet_link_up(const char *name);
  */
 int __kvnet_packet_socket(const char *name, uint16_t ethertype);
 
+/*
+ * One legacy ethtool feature of link @name (@cmd: ETHTOOL_STXCSUM,
+ * ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO, ...) on or off: 0 or -errno.
+ */
+int __kvnet_link_feature(const char *name, uint32_t cmd, bool on);
+/* The MAC address of link @name: 0 or -errno. */
+int __kvnet_link_mac(const char *name, uint8_t mac[6]);
+
 /* Run a shell command quietly; its exit status, its output in @out. */
 int kvnet_run(char *out, size_t outlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

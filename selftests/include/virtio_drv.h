@@ -152,6 +152,17 @@ void vdrv_close(struct vdrv *d);
  */
 int __vdrv_tap_create(size_t hdr_len, char name[IFNAMSIZ]);
 
+/* What the device at @path offers (VHOST_GET_FEATURES): 0 or -errno. */
+int __vdrv_offered(const char *path, uint64_t *features);
+/*
+ * The tap offloads (TUN_F_*) for a guest that negotiated @features, as
+ * QEMU derives them: checksum with GUEST_CSUM, and only then TSO4/6 and
+ * ECN with GUEST_TSO4/6 and GUEST_ECN.
+ */
+unsigned int vdrv_tap_offloads(uint64_t features);
+/* TUNSETOFFLOAD of vdrv_tap_offloads(@features) on tap or macvtap @fd. */
+int __vdrv_set_offloads(int fd, uint64_t features);
+
 /* ---- guest memory --------------------------------------------------------- */
 
 /* @size bytes of guest RAM aligned to @align (a power of two); 0 if full. */

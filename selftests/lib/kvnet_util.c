@@ -20,7 +20,9 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 
 #include "kvnet_util.h"
 
@@ -539,6 +541,39 @@ int __kvnet_link_up(const char *name)
 	ifr.ifr_flags |= IFF_UP;
 	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr))
 		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int __kvnet_link_feature(const char *name, uint32_t cmd, bool on)
+{
+	struct ethtool_value ev = { .cmd = cmd, .data = on };
+	struct ifreq ifr = { .ifr_data = (void *)&ev };
+	int fd, ret = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCETHTOOL, &ifr))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int __kvnet_link_mac(const char *name, uint8_t mac[6])
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		ret = -errno;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	close(fd);
 	return ret;
 }

@@ -316,6 +316,40 @@ int __vdrv_tap_create(size_t hdr_len, char name[IFNAMSIZ])
 	return fd;
 }
 
+int __vdrv_offered(const char *path, uint64_t *features)
+{
+	int fd = __kvnet_open_dev(path), ret = 0;
+
+	if (fd < 0)
+		return fd;
+	if (__kvnet_ioctl(fd, VHOST_GET_FEATURES, features) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+unsigned int vdrv_tap_offloads(uint64_t features)
+{
+	unsigned int off = 0;
+
+	if (!(features & (1ULL << VIRTIO_NET_F_GUEST_CSUM)))
+		return 0;
+	off |= TUN_F_CSUM;
+	if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
+		off |= TUN_F_TSO4;
+	if (features & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
+		off |= TUN_F_TSO6;
+	if (features & (1ULL << VIRTIO_NET_F_GUEST_ECN))
+		off |= TUN_F_TSO_ECN;
+	return off;
+}
+
+int __vdrv_set_offloads(int fd, uint64_t features)
+{
+	return ioctl(fd, TUNSETOFFLOAD, vdrv_tap_offloads(features)) ?
+		-errno : 0;
+}
+
 /* ---- the driver's side of a ring ------------------------------------------ */
 
 static uint16_t vdrv_desc_take(struct vdrv_vq *vq)
