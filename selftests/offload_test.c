@@ -39,7 +39,6 @@
 #include "virtio_drv.h"
 
 #define OL_WAIT_MS	5000
-#define OL_ETHERTYPE	0x88b5		/* IEEE 802 local experimental */
 /* The MSS of a 1500-byte MTU with TCP timestamps, as a guest would use. */
 #define OL_MSS(v6)	(1500 - ((v6) ? 40 : 20) - 20 - 12)
 /* A TSO packet: 44 full segments and a short one. */
@@ -279,22 +278,6 @@ static uint8_t ol_pattern(uint32_t seq, unsigned int i)
 	x ^= x >> 15;
 	x *= 0x2c1b3c6dU;
 	return x ^ (x >> 12) ^ (x >> 24);
-}
-
-/* A plain frame of @len bytes, @seq in its first payload bytes. */
-static void ol_plain_frame(uint8_t *f, const uint8_t *dst, const uint8_t *src,
-			   uint32_t seq, unsigned int len)
-{
-	unsigned int i;
-
-	memcpy(f, dst, ETH_ALEN);
-	memcpy(f + ETH_ALEN, src, ETH_ALEN);
-	f[12] = OL_ETHERTYPE >> 8;
-	f[13] = OL_ETHERTYPE & 0xff;
-	seq = htonl(seq);
-	memcpy(f + ETH_HLEN, &seq, sizeof(seq));
-	for (i = ETH_HLEN + 4; i < len; i++)
-		f[i] = ol_pattern(ntohl(seq), i);
 }
 
 static uint32_t ol_sum(uint32_t sum, const uint8_t *p, size_t len)
@@ -824,8 +807,7 @@ TEST_F(offload, tx_byte_exact)
 	srandom(1);
 	for (i = 0; i < OL_BYTE_EXACT_FRAMES; i++) {
 		lens[i] = i == 0 ? 60 : i == 1 ? 1514 : 60 + random() % 1455;
-		ol_plain_frame(self->frame, ol_peer_mac, ol_guest_mac, i,
-			       lens[i]);
+		vdrv_frame(self->frame, ol_peer_mac, ol_guest_mac, i, lens[i]);
 		ol_tx(_metadata, self, &h, self->frame, lens[i], false);
 	}
 	for (i = 0; i < OL_BYTE_EXACT_FRAMES; i++) {
@@ -835,11 +817,10 @@ TEST_F(offload, tx_byte_exact)
 			ASSERT_LE(0, n) TH_LOG("TX frame %u did not come out: %s",
 					       i, kvnet_errname(-n));
 		} while (n < ETH_HLEN + 4 ||
-			 ol_get16(self->pkt + 12) != OL_ETHERTYPE);
+			 ol_get16(self->pkt + 12) != VDRV_ETHERTYPE);
 		seq = ol_get32(self->pkt + ETH_HLEN);
 		ASSERT_EQ(i, seq) TH_LOG("TX frame %u out of order", seq);
-		ol_plain_frame(self->frame, ol_peer_mac, ol_guest_mac, i,
-			       lens[i]);
+		vdrv_frame(self->frame, ol_peer_mac, ol_guest_mac, i, lens[i]);
 		ASSERT_EQ(lens[i], n) TH_LOG("TX frame %u: length", i);
 		ASSERT_EQ(0, memcmp(self->pkt, self->frame, n))
 			TH_LOG("TX frame %u: contents differ", i);
@@ -868,7 +849,7 @@ TEST_F(offload, rx_byte_exact)
 	srandom(2);
 	for (i = 0; i < OL_BYTE_EXACT_FRAMES; i++) {
 		len = i == 0 ? 60 : i == 1 ? 1514 : 60 + random() % 1455;
-		ol_plain_frame(want, self->rx_dst, ol_peer_mac, i, len);
+		vdrv_frame(want, self->rx_dst, ol_peer_mac, i, len);
 		ol_inject(_metadata, self, &zero, want, len);
 		n = ol_rx(_metadata, self, &h, &nb);
 		ASSERT_EQ(len, n) TH_LOG("RX frame %u: length", i);

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/if_ether.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
@@ -259,6 +260,21 @@ int vdrv_rx_post(struct vdrv_vq *vq, uint64_t gpa,
 /* Read the first @len bytes of the @n segments @sg: 0 or -EFAULT. */
 int vdrv_sg_read(const struct vdrv *d, const struct vdrv_sg *sg,
 		 unsigned int n, void *dst, size_t len);
+
+/*
+ * Test frames: Ethernet from @src to @dst with ethertype VDRV_ETHERTYPE,
+ * then @seq and @len (big endian) and bytes that follow from both, so
+ * that a frame tells whether it is whole. 18 to 65535 bytes.
+ */
+#define VDRV_ETHERTYPE		0x88b5	/* IEEE 802 local experimental */
+#define VDRV_FRAME_MIN		(ETH_HLEN + 4 + 2)
+void vdrv_frame(uint8_t *f, const uint8_t *dst, const uint8_t *src,
+		uint32_t seq, unsigned int len);
+/*
+ * Is @f (@n bytes) a whole test frame? Its seq in @seq; NULL if whole,
+ * else what is wrong with it.
+ */
+const char *vdrv_frame_diff(const uint8_t *f, size_t n, uint32_t *seq);
 
 /* Read an eventfd's count, waiting up to @timeout_ms: 0 if none came. */
 uint64_t vdrv_eventfd_wait(int efd, int timeout_ms);

@@ -542,6 +542,54 @@ int vdrv_sg_read(const struct vdrv *d, const struct vdrv_sg *sg,
 	return len ? -EFAULT : 0;
 }
 
+static uint8_t vdrv_frame_byte(uint32_t seq, unsigned int i)
+{
+	uint32_t x = seq * 0x9e3779b1U ^ i * 0x85ebca6bU;
+
+	x ^= x >> 15;
+	x *= 0x2c1b3c6dU;
+	return x ^ (x >> 12) ^ (x >> 24);
+}
+
+void vdrv_frame(uint8_t *f, const uint8_t *dst, const uint8_t *src,
+		uint32_t seq, unsigned int len)
+{
+	unsigned int i;
+
+	memcpy(f, dst, ETH_ALEN);
+	memcpy(f + ETH_ALEN, src, ETH_ALEN);
+	f[12] = VDRV_ETHERTYPE >> 8;
+	f[13] = VDRV_ETHERTYPE & 0xff;
+	f[14] = seq >> 24;
+	f[15] = seq >> 16;
+	f[16] = seq >> 8;
+	f[17] = seq;
+	f[18] = len >> 8;
+	f[19] = len;
+	for (i = VDRV_FRAME_MIN; i < len; i++)
+		f[i] = vdrv_frame_byte(seq, i);
+}
+
+const char *vdrv_frame_diff(const uint8_t *f, size_t n, uint32_t *seq)
+{
+	unsigned int len, i;
+
+	if (n < VDRV_FRAME_MIN)
+		return kvnet_fmt("a %zu-byte frame", n);
+	if ((f[12] << 8 | f[13]) != VDRV_ETHERTYPE)
+		return kvnet_fmt("ethertype %#06x", f[12] << 8 | f[13]);
+	*seq = (uint32_t)f[14] << 24 | f[15] << 16 | f[16] << 8 | f[17];
+	len = f[18] << 8 | f[19];
+	if (len != n)
+		return kvnet_fmt("frame %u: %zu bytes, it says %u", *seq, n, len);
+	for (i = VDRV_FRAME_MIN; i < len; i++)
+		if (f[i] != vdrv_frame_byte(*seq, i))
+			return kvnet_fmt("frame %u (%u bytes): byte %u is %#04x, expected %#04x",
+					 *seq, len, i, f[i],
+					 vdrv_frame_byte(*seq, i));
+	return NULL;
+}
+
 bool vdrv_kick_prepare(struct vdrv_vq *vq)
 {
 	uint16_t old = vq->kicked_idx, new = vq->avail_idx;
