@@ -229,6 +229,10 @@ void *kvnet_rx_batch_take(struct kvnet_rx_batch *b);
 
 /* Packets in flight without copying, per TX queue. */
 #define KVNET_ZC_SLOTS 128
+/* Zero-copy pauses while more than 1 in this many came back copied... */
+#define KVNET_ZC_COPIED_RATIO 64
+/* ...and is tried again after this many packets. */
+#define KVNET_ZC_WINDOW 4096
 
 struct kvnet_zc;
 
@@ -248,6 +252,9 @@ struct kvnet_zc_slot {
  * @free: indexes of free @slots; with @nfree, protected by the vq mutex
  * @nfree: how many
  * @done: slots the host has released, not yet on the used ring
+ * @window_packets: large packets seen in the current window
+ * @window_sent: of those, sent without copying
+ * @window_copied: of those, copied by the host after all
  * @inflight: slots handed to the backend and not yet released
  * @callbacks: a callback ran since kvnet_zc_wait_idle() last waited for
  *	them to finish
@@ -259,6 +266,9 @@ struct kvnet_zc {
 	u16 free[KVNET_ZC_SLOTS];
 	unsigned int nfree;
 	struct llist_head done;
+	unsigned int window_packets;
+	unsigned int window_sent;
+	unsigned int window_copied;
 	atomic_t inflight;
 	bool callbacks;
 	wait_queue_head_t idle;
@@ -269,6 +279,7 @@ struct ubuf_info *kvnet_zc_get(struct kvnet_zc *zc, u16 head, size_t len);
 bool kvnet_zc_taken(struct kvnet_zc *zc, struct ubuf_info *ubuf, int sent);
 unsigned int kvnet_zc_reap(struct kvnet_zc *zc, u16 *heads, unsigned int max);
 bool kvnet_zc_pending(struct kvnet_zc *zc);
+bool kvnet_zc_full(struct kvnet_zc *zc);
 void kvnet_zc_wait_idle(struct kvnet_zc *zc);
 
 #endif /* KVNET_H */

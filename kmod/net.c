@@ -94,7 +94,8 @@ struct kvnet_net_vq {
 	struct kvnet_vq vq;
 	struct kvnet_poll sock_poll;
 	struct iovec iov[KVNET_IOV_MAX];
-	struct vring_used_elem heads[KVNET_IOV_MAX];
+	/* An RX packet's chains may join a batch that is almost full. */
+	struct vring_used_elem heads[KVNET_IOV_MAX + KVNET_NET_USED_BATCH];
 	unsigned int nheads;
 	struct kvnet_rx_batch rx_batch;
 	struct kvnet_zc zc;
@@ -233,6 +234,9 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 		iov_iter_init(&msg.msg_iter, ITER_SOURCE, c.iov, c.out,
 			      c.out_len);
 		iov_iter_advance(&msg.msg_iter, own_hlen);
+		/* Slots the host released are reused within this run. */
+		if (kvnet_zc_full(&nvq->zc))
+			kvnet_net_tx_reap(nvq, true);
 		ubuf = kvnet_zc_get(&nvq->zc, c.head, c.out_len - hdr_len);
 		ctl.ptr = ubuf;
 		msg.msg_control = ubuf ? &ctl : NULL;
@@ -268,7 +272,7 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
  * Collect RX chains until they hold @need bytes, or @max_chains of them.
  * Their buffers go to nvq->iov (@niov entries holding @room bytes, which
  * may be less than @need), their used entries (lengths trimmed to what is
- * needed) to nvq->heads.
+ * needed) to nvq->heads after the batch gathered so far.
  *
  * Return: the number of chains, 0 if the guest has too few buffers (none
  * is kept), or a negative errno with the queue failed.
@@ -299,8 +303,8 @@ static int kvnet_net_get_rx_bufs(struct kvnet_net_vq *nvq, size_t need,
 			kvnet_vq_fail(vq, "readable descriptor on the RX queue");
 			return -EINVAL;
 		}
-		kvnet_vq_used_elem(vq, &nvq->heads[chains], c.head,
-				   min(c.in_len, need - got));
+		kvnet_vq_used_elem(vq, &nvq->heads[nvq->nheads + chains],
+				   c.head, min(c.in_len, need - got));
 		got += c.in_len;
 		iovs += c.in;
 		chains++;
@@ -420,14 +424,16 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 			break;
 		}
 
-		if (kvnet_vq_add_used(vq, nvq->heads, chains))
-			break;
-		kvnet_vq_notify(vq);
+		/* Published in batches, as TX: fewer interrupts. */
+		nvq->nheads += chains;
+		if (nvq->nheads >= KVNET_NET_USED_BATCH)
+			kvnet_net_flush_used(nvq);
 		moved++;
 		bytes += len;
 		if (kvnet_net_exceeds_weight(vq, ++packets, bytes))
 			break;
 	}
+	kvnet_net_flush_used(nvq);
 	vq->stats.packets += moved;
 	vq->stats.bytes += bytes;
 }

@@ -17,10 +17,10 @@
 #include "compat.h"
 #include "kvnet.h"
 
-static unsigned int zerocopy_threshold = 1024;
+static unsigned int zerocopy_threshold = 16384;
 module_param(zerocopy_threshold, uint, 0644);
 MODULE_PARM_DESC(zerocopy_threshold,
-		 "TX packets of at least this many bytes are sent without copying; 0 turns zero-copy off (default 1024)");
+		 "TX packets of at least this many bytes are sent without copying; 0 turns zero-copy off (default 16384)");
 
 void kvnet_zc_init(struct kvnet_zc *zc, struct kvnet_vq *vq)
 {
@@ -36,6 +36,9 @@ void kvnet_zc_init(struct kvnet_zc *zc, struct kvnet_vq *vq)
 		zc->free[i] = i;
 	}
 	zc->nfree = KVNET_ZC_SLOTS;
+	zc->window_packets = 0;
+	zc->window_sent = 0;
+	zc->window_copied = 0;
 }
 
 /* Context: any; the last reference to the skb's frags was dropped. */
@@ -82,8 +85,26 @@ struct ubuf_info *kvnet_zc_get(struct kvnet_zc *zc, u16 head, size_t len)
 	unsigned int threshold = READ_ONCE(zerocopy_threshold);
 	struct kvnet_zc_slot *slot;
 
-	if (!threshold || len < threshold || !zc->nfree)
+	if (!threshold || len < threshold)
 		return NULL;
+
+	/*
+	 * When the host copies what we send anyway (local delivery, packet
+	 * taps, too many fragments), pinning is pure cost: copy while more
+	 * than 1 in KVNET_ZC_COPIED_RATIO came back copied, and try again
+	 * every KVNET_ZC_WINDOW packets, as vhost-net does with its error
+	 * count.
+	 */
+	if (++zc->window_packets >= KVNET_ZC_WINDOW) {
+		zc->window_packets = 0;
+		zc->window_sent = 0;
+		zc->window_copied = 0;
+	}
+	if (zc->window_copied * KVNET_ZC_COPIED_RATIO > zc->window_sent)
+		return NULL;
+	if (!zc->nfree)
+		return NULL;
+	zc->window_sent++;
 
 	slot = &zc->slots[zc->free[--zc->nfree]];
 	slot->head = head;
@@ -149,6 +170,8 @@ unsigned int kvnet_zc_reap(struct kvnet_zc *zc, u16 *heads, unsigned int max)
 		heads[n++] = slot->head;
 		if (slot->success)
 			zc->vq->stats.zerocopy_packets++;
+		else
+			zc->window_copied++;
 		kvnet_zc_free_slot(zc, slot);
 	}
 	return n;
@@ -157,6 +180,12 @@ unsigned int kvnet_zc_reap(struct kvnet_zc *zc, u16 *heads, unsigned int max)
 bool kvnet_zc_pending(struct kvnet_zc *zc)
 {
 	return !llist_empty(&zc->done);
+}
+
+/* Every slot is out but some came back: reaping would free them. */
+bool kvnet_zc_full(struct kvnet_zc *zc)
+{
+	return !zc->nfree && kvnet_zc_pending(zc);
 }
 
 /*
