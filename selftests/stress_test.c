@@ -692,20 +692,25 @@ TEST_F_TIMEOUT(stress, traffic_swaps_and_kill, 150)
 				     before.refcnt, ST_RELEASE_MS))
 		TH_LOG("%s refcnt %lld, was %lld", variant->module,
 		       kvnet_module_refcnt(variant->module), before.refcnt);
+	/*
+	 * The VMM's touched guest memory is more than 128 MiB, its device
+	 * holds more than 100 kB of slab. After such a run MemAvailable was
+	 * seen up to 21 MiB off either way (the network stack's caches):
+	 * allow 48 MiB, sampled again for a while if it is beyond, and
+	 * 2 MiB of slab.
+	 */
 	st_sample(variant->module, &after);
 	TH_LOG("MemAvailable %lld -> %lld kB, SUnreclaim %lld -> %lld kB, file-nr %lld -> %lld",
 	       before.avail_kb, after.avail_kb, before.sunreclaim_kb,
 	       after.sunreclaim_kb, before.files, after.files);
-	/*
-	 * The VMM's touched guest memory is more than 128 MiB, its device
-	 * holds more than 100 kB of slab. The noise measured in the test VM
-	 * after such a run is up to 16 MiB of MemAvailable either way (the
-	 * network stack's caches): allow 48 MiB, and 2 MiB of slab.
-	 */
 	EXPECT_LE(after.sunreclaim_kb, before.sunreclaim_kb + 2048)
 		TH_LOG("unreclaimable slab grew by %lld kB",
 		       after.sunreclaim_kb - before.sunreclaim_kb);
-	EXPECT_GE(after.avail_kb, before.avail_kb - 48 * 1024)
+	EXPECT_TRUE(after.avail_kb >= before.avail_kb - 48 * 1024 ||
+		    kvnet_wait_until((st_sample(variant->module, &after),
+				      after.avail_kb >=
+				      before.avail_kb - 48 * 1024),
+				     ST_RELEASE_MS))
 		TH_LOG("MemAvailable fell by %lld kB: the VMM's memory held?",
 		       before.avail_kb - after.avail_kb);
 	EXPECT_LE(after.files, before.files + st_file_nr_slack());
