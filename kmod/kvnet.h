@@ -15,6 +15,8 @@
 #include <linux/types.h>
 #include <linux/uio.h>
 #include <linux/vhost_types.h>
+#include <linux/virtio_byteorder.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <linux/wait.h>
 
@@ -156,6 +158,13 @@ long kvnet_vq_ioctl(struct kvnet_dev *dev, unsigned int ioctl,
 		    void __user *argp);
 long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp);
 
+/* Version 1 rings are little endian; legacy ones in the guest's order. */
+static inline bool kvnet_vq_is_le(const struct kvnet_vq *vq)
+{
+	return (vq->features & BIT_ULL(VIRTIO_F_VERSION_1)) ||
+	       virtio_legacy_is_little_endian();
+}
+
 void kvnet_vq_fail(struct kvnet_vq *vq, const char *reason);
 int kvnet_vq_start_access(struct kvnet_vq *vq);
 int kvnet_vq_get_chain(struct kvnet_vq *vq, struct kvnet_chain *c);
@@ -278,7 +287,6 @@ void kvnet_zc_init(struct kvnet_zc *zc, struct kvnet_vq *vq);
 struct ubuf_info *kvnet_zc_get(struct kvnet_zc *zc, u16 head, size_t len);
 bool kvnet_zc_taken(struct kvnet_zc *zc, struct ubuf_info *ubuf, int sent);
 unsigned int kvnet_zc_reap(struct kvnet_zc *zc, u16 *heads, unsigned int max);
-bool kvnet_zc_pending(struct kvnet_zc *zc);
 bool kvnet_zc_full(struct kvnet_zc *zc);
 void kvnet_zc_wait_idle(struct kvnet_zc *zc);
 

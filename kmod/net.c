@@ -16,7 +16,6 @@
 #include <linux/uaccess.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
-#include <linux/virtio_byteorder.h>
 #include <linux/virtio_net.h>
 
 #include "kvnet.h"
@@ -143,6 +142,14 @@ static void kvnet_net_flush_used(struct kvnet_net_vq *nvq)
 	nvq->nheads = 0;
 }
 
+/* Queue a TX chain's used entry; a full batch goes to the guest. */
+static void kvnet_net_tx_used(struct kvnet_net_vq *nvq, u16 head)
+{
+	kvnet_vq_used_elem(&nvq->vq, &nvq->heads[nvq->nheads++], head, 0);
+	if (nvq->nheads == KVNET_NET_USED_BATCH)
+		kvnet_net_flush_used(nvq);
+}
+
 /* Out of budget: let other work run and come back. */
 static bool kvnet_net_exceeds_weight(struct kvnet_vq *vq,
 				     unsigned int packets, size_t bytes)
@@ -163,15 +170,11 @@ static void kvnet_net_tx_reap(struct kvnet_net_vq *nvq, bool publish)
 	u16 heads[KVNET_NET_USED_BATCH];
 	unsigned int n, i;
 
-	kvnet_net_flush_used(nvq);
 	while ((n = kvnet_zc_reap(&nvq->zc, heads, ARRAY_SIZE(heads)))) {
-		if (!publish)
-			continue;
-		for (i = 0; i < n; i++)
-			kvnet_vq_used_elem(&nvq->vq, &nvq->heads[nvq->nheads++],
-					   heads[i], 0);
-		kvnet_net_flush_used(nvq);
+		for (i = 0; publish && i < n; i++)
+			kvnet_net_tx_used(nvq, heads[i]);
 	}
+	kvnet_net_flush_used(nvq);
 }
 
 /*
@@ -251,13 +254,9 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 			kvnet_poll_start(&nvq->sock_poll, sock->file);
 			break;
 		}
-		if (!zerocopy) {
-			/* Sent, or refused and dropped as a NIC would. */
-			kvnet_vq_used_elem(vq, &nvq->heads[nvq->nheads++],
-					   c.head, 0);
-			if (nvq->nheads == KVNET_NET_USED_BATCH)
-				kvnet_net_flush_used(nvq);
-		}
+		/* Sent, or refused and dropped as a NIC would. */
+		if (!zerocopy)
+			kvnet_net_tx_used(nvq, c.head);
 		packets++;
 		bytes += c.out_len - hdr_len;
 		if (kvnet_net_exceeds_weight(vq, packets, bytes))
@@ -336,8 +335,6 @@ static int kvnet_net_fill_rx_hdr(struct kvnet_vq *vq, struct iov_iter *hdr,
 {
 	struct virtio_net_hdr gso = { .gso_type = VIRTIO_NET_HDR_GSO_NONE };
 	__virtio16 num_buffers;
-	bool le = (vq->features & BIT_ULL(VIRTIO_F_VERSION_1)) ||
-		  virtio_legacy_is_little_endian();
 
 	if (own_hlen) {
 		if (copy_to_iter(&gso, sizeof(gso), hdr) != sizeof(gso))
@@ -349,7 +346,7 @@ static int kvnet_net_fill_rx_hdr(struct kvnet_vq *vq, struct iov_iter *hdr,
 		return 0;
 
 	/* Version 1 devices always set it; 1 without MRG_RXBUF. */
-	num_buffers = __cpu_to_virtio16(le, chains);
+	num_buffers = __cpu_to_virtio16(kvnet_vq_is_le(vq), chains);
 	if (copy_to_iter(&num_buffers, sizeof(num_buffers), hdr) !=
 	    sizeof(num_buffers))
 		return -EFAULT;

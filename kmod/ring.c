@@ -12,12 +12,6 @@
 #include "compat.h"
 #include "kvnet.h"
 
-static bool kvnet_vq_is_le(const struct kvnet_vq *vq)
-{
-	return (vq->features & BIT_ULL(VIRTIO_F_VERSION_1)) ||
-	       virtio_legacy_is_little_endian();
-}
-
 static u16 kvnet16_to_cpu(const struct kvnet_vq *vq, __virtio16 val)
 {
 	return __virtio16_to_cpu(kvnet_vq_is_le(vq), val);

@@ -177,7 +177,7 @@ unsigned int kvnet_zc_reap(struct kvnet_zc *zc, u16 *heads, unsigned int max)
 	return n;
 }
 
-bool kvnet_zc_pending(struct kvnet_zc *zc)
+static bool kvnet_zc_pending(struct kvnet_zc *zc)
 {
 	return !llist_empty(&zc->done);
 }
