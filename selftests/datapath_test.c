@@ -369,17 +369,10 @@ static const char *dp_frame_diff(const uint8_t *got, size_t n,
 static int dp_quiet_ipv6(const char *name)
 {
 	char path[128];
-	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
 		 name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "1", 1) != 1)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return kvnet_write_file(path, "1");
 }
 
 static void dp_setup(struct __test_metadata *_metadata, struct dp *dp,
@@ -427,26 +420,10 @@ static void dp_setup(struct __test_metadata *_metadata, struct dp *dp,
 
 #define DP_WEIGHT_PACKETS "/sys/module/kvnet/parameters/weight_packets"
 
-/* Write @val to a module parameter: 0 or -errno. */
-static int dp_write_param(const char *path, long long val)
-{
-	char buf[32];
-	int fd, len, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	len = snprintf(buf, sizeof(buf), "%lld", val);
-	if (write(fd, buf, len) != len)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static void dp_teardown(struct dp *dp)
 {
 	if (dp->saved_weight >= 0)
-		dp_write_param(DP_WEIGHT_PACKETS, dp->saved_weight);
+		kvnet_write_ll(DP_WEIGHT_PACKETS, dp->saved_weight);
 	dp->saved_weight = -1;
 	if (dp->psock >= 0)
 		close(dp->psock);
@@ -1144,7 +1121,7 @@ TEST_F(datapath, budget_requeue)
 		ASSERT_LT(0, weight) TH_LOG("%s: %s", DP_WEIGHT_PACKETS,
 					    kvnet_errname(-weight));
 		dp->saved_weight = weight;
-		r = dp_write_param(DP_WEIGHT_PACKETS, 4);
+		r = kvnet_write_ll(DP_WEIGHT_PACKETS, 4);
 		ASSERT_EQ(0, r) TH_LOG("weight_packets = 4: %s",
 				       kvnet_errname(-r));
 	}

@@ -188,21 +188,6 @@ static uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Write @s to a file such as a sysctl: 0 or -errno. */
-static int bench_write_file(const char *path, const char *s)
-{
-	ssize_t len = strlen(s);
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, len) != len)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * No IPv6 on link @name, so that nothing but our frames (no router
  * solicitations) crosses the tap: "default" covers links made later.
@@ -214,7 +199,7 @@ static int bench_quiet_ipv6(const char *name)
 
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
 		 name);
-	ret = bench_write_file(path, "1");
+	ret = kvnet_write_file(path, "1");
 	return ret == -ENOENT ? 0 : ret;	/* a kernel without IPv6 */
 }
 
@@ -627,7 +612,7 @@ static int bench_zerocopy_for(struct bench *b)
 {
 	if (!*b->m->zc_saved || !b->r->dev->kvnet)
 		return 0;
-	return bench_write_file(BENCH_ZC_PARAM, b->r->dev->copy_only ?
+	return kvnet_write_file(BENCH_ZC_PARAM, b->r->dev->copy_only ?
 				"0" : b->m->zc_saved);
 }
 
@@ -785,7 +770,7 @@ out:
 	for (i = 0; i < BENCH_NR_DEVICES; i++)
 		if (m->devs[i].up)
 			bench_teardown(&m->devs[i]);
-	if (*m->zc_saved && bench_write_file(BENCH_ZC_PARAM, m->zc_saved))
+	if (*m->zc_saved && kvnet_write_file(BENCH_ZC_PARAM, m->zc_saved))
 		fprintf(stderr, "dp_bench: could not put zerocopy_threshold back to %s\n",
 			m->zc_saved);
 	free(m);

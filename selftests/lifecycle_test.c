@@ -418,15 +418,12 @@ struct storm_sample {
 static void storm_sample(const FIXTURE_VARIANT(lifecycle) *variant,
 			 const char *worker, struct storm_sample *s)
 {
-	int fd;
+	int ret;
 
 	sync();
-	fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (write(fd, "3", 1) != 1)
-			perror("drop_caches");
-		close(fd);
-	}
+	ret = kvnet_write_file("/proc/sys/vm/drop_caches", "3");
+	if (ret && ret != -ENOENT)
+		fprintf(stderr, "drop_caches: %s\n", strerror(-ret));
 	kvnet_sleep_ms(200);
 	s->avail_kb = kvnet_meminfo_kb("MemAvailable");
 	s->sunreclaim_kb = kvnet_meminfo_kb("SUnreclaim");

@@ -100,19 +100,6 @@ FIXTURE_VARIANT_ADD(offload, vhost_net_macvtap) {
 	.path = VHOST_NET_DEV_PATH, .macvtap = true,
 };
 
-static int ol_sysctl(const char *path, const char *val)
-{
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* Bridge ioctl @cmd: SIOCBRADDBR of @br, or SIOCBRADDIF of @port to it. */
 static int ol_bridge(unsigned long cmd, const char *br, const char *port)
 {
@@ -179,8 +166,8 @@ FIXTURE_SETUP(offload)
 
 	kvnet_enter_netns();
 	/* Nothing but the tests' frames on the links: no IPv6 chatter. */
-	ol_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-	ol_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	kvnet_write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+	kvnet_write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 
 	if (variant->macvtap) {
 		kvnet_macvtap_create(&self->macvtap);

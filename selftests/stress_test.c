@@ -108,19 +108,6 @@ FIXTURE_VARIANT_ADD(stress, vhost_net) {
 	.seconds = 10,
 };
 
-static int st_write(const char *path, const char *val)
-{
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* As lifecycle_test: file-nr may be off by a per-CPU batch per CPU. */
 static long long st_file_nr_slack(void)
 {
@@ -137,7 +124,7 @@ struct st_sample {
 static void st_sample(const char *module, struct st_sample *s)
 {
 	sync();
-	st_write("/proc/sys/vm/drop_caches", "3");
+	kvnet_write_file("/proc/sys/vm/drop_caches", "3");
 	kvnet_sleep_ms(200);
 	s->avail_kb = kvnet_meminfo_kb("MemAvailable");
 	s->sunreclaim_kb = kvnet_meminfo_kb("SUnreclaim");
@@ -560,7 +547,7 @@ FIXTURE_SETUP(stress)
 			   strerror(errno));
 	kvnet_enter_netns();
 	/* No IPv6 chatter on the taps. */
-	st_write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	kvnet_write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 }
 
 FIXTURE_TEARDOWN(stress)

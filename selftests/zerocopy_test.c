@@ -40,21 +40,6 @@ FIXTURE(zerocopy) {
 	long long saved_threshold;
 };
 
-static int zc_set_threshold(long long value)
-{
-	char buf[32];
-	int fd, n, ret = 0;
-
-	fd = open(ZC_PARAM, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%lld", value);
-	if (write(fd, buf, n) != n)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* Run a shell command; fail the test with its output if it fails. */
 #define zc_sh(...) do {							\
 	char __out[1024];						\
@@ -69,7 +54,7 @@ FIXTURE_SETUP(zerocopy)
 	self->saved_threshold = kvnet_read_ll(ZC_PARAM);
 	if (self->saved_threshold < 0)
 		KVNET_SKIP("%s: kvnet not loaded", ZC_PARAM);
-	ASSERT_EQ(0, zc_set_threshold(ZC_THRESHOLD));
+	ASSERT_EQ(0, kvnet_write_ll(ZC_PARAM, ZC_THRESHOLD));
 	/* Loaded here: the kernel's own modprobe may not see our root. */
 	zc_sh("modprobe -a bridge dummy sch_netem");
 
@@ -95,7 +80,7 @@ FIXTURE_TEARDOWN(zerocopy)
 	if (self->tap >= 0)
 		close(self->tap);
 	if (self->saved_threshold >= 0)
-		zc_set_threshold(self->saved_threshold);
+		kvnet_write_ll(ZC_PARAM, self->saved_threshold);
 }
 
 /* Post one frame of @len bytes (header excluded) on TX; its head. */

@@ -87,6 +87,10 @@ void kvnet_sleep_ms(unsigned int ms);
 
 /* A number from a one-line file; -errno if unreadable. */
 long long kvnet_read_ll(const char *path);
+/* Write @val to a file such as a sysctl or a parameter: 0 or -errno. */
+int kvnet_write_file(const char *path, const char *val);
+/* Write the number @val to such a file: 0 or -errno. */
+int kvnet_write_ll(const char *path, long long val);
 /* A "Field:  N kB" line of /proc/meminfo, in kB; -1 if absent. */
 long long kvnet_meminfo_kb(const char *field);
 /* Allocated file handles, the first number of /proc/sys/fs/file-nr. */

@@ -91,6 +91,28 @@ long long kvnet_read_ll(const char *path)
 	return strtoll(buf, NULL, 0);
 }
 
+int kvnet_write_file(const char *path, const char *val)
+{
+	ssize_t len = strlen(val);
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, len) != len)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int kvnet_write_ll(const char *path, long long val)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", val);
+	return kvnet_write_file(path, buf);
+}
+
 long long kvnet_meminfo_kb(const char *field)
 {
 	size_t len = strlen(field);

@@ -751,6 +751,38 @@ int vdrv_wait_used(struct vdrv_vq *vq, int timeout_ms)
 
 /* ---- the VMM's queue reset ------------------------------------------------- */
 
+/* Take queue @s->index back as a VMM does: detach, then its base in @s. */
+static int vdrv_vq_stop(struct vdrv *d, struct vhost_vring_state *s,
+			const char **failed)
+{
+	int ret;
+
+	ret = __kvnet_set_backend(d->fd, s->index, -1);
+	if (ret) {
+		*failed = "VHOST_NET_SET_BACKEND(-1)";
+		return ret;
+	}
+	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_GET_VRING_BASE, s),
+		  "VHOST_GET_VRING_BASE");
+	return 0;
+}
+
+/* Give it back from base @s->num, with @backend attached. */
+static int vdrv_vq_start(struct vdrv *d, struct vhost_vring_state *s,
+			 int backend, const char **failed)
+{
+	int ret;
+
+	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_SET_VRING_BASE, s),
+		  "VHOST_SET_VRING_BASE");
+	ret = __kvnet_set_backend(d->fd, s->index, backend);
+	if (ret) {
+		*failed = "VHOST_NET_SET_BACKEND";
+		return ret;
+	}
+	return 0;
+}
+
 int __vdrv_vq_reset(struct vdrv *d, unsigned int index, int backend,
 		    unsigned int drop, uint16_t *base, const char **failed)
 {
@@ -759,13 +791,9 @@ int __vdrv_vq_reset(struct vdrv *d, unsigned int index, int backend,
 	uint16_t pending, i, h;
 	int ret;
 
-	ret = __kvnet_set_backend(d->fd, index, -1);
-	if (ret) {
-		*failed = "VHOST_NET_SET_BACKEND(-1)";
+	ret = vdrv_vq_stop(d, &s, failed);
+	if (ret)
 		return ret;
-	}
-	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_GET_VRING_BASE, &s),
-		  "VHOST_GET_VRING_BASE");
 	*base = s.num;
 
 	/* Fix the ring: drop the bad entries, keep the good ones after. */
@@ -787,14 +815,7 @@ int __vdrv_vq_reset(struct vdrv *d, unsigned int index, int backend,
 	/* What follows the base is new to the device. */
 	vq->kicked_idx = *base;
 
-	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_SET_VRING_BASE, &s),
-		  "VHOST_SET_VRING_BASE");
-	ret = __kvnet_set_backend(d->fd, index, backend);
-	if (ret) {
-		*failed = "VHOST_NET_SET_BACKEND";
-		return ret;
-	}
-	return 0;
+	return vdrv_vq_start(d, &s, backend, failed);
 }
 
 int __vdrv_vq_rebase(struct vdrv *d, unsigned int index, uint16_t base,
@@ -808,25 +829,14 @@ int __vdrv_vq_rebase(struct vdrv *d, unsigned int index, uint16_t base,
 		*failed = "an idle queue";
 		return -EBUSY;
 	}
-	ret = __kvnet_set_backend(d->fd, index, -1);
-	if (ret) {
-		*failed = "VHOST_NET_SET_BACKEND(-1)";
+	ret = vdrv_vq_stop(d, &s, failed);
+	if (ret)
 		return ret;
-	}
-	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_GET_VRING_BASE, &s),
-		  "VHOST_GET_VRING_BASE");
 	vq->avail_idx = vq->kicked_idx = vq->last_used_idx = base;
 	vdrv_store(&vq->vring.used->idx, base);
 	vdrv_store(&vring_avail_event(&vq->vring), base);
 	vdrv_store(&vring_used_event(&vq->vring), base);
 	vdrv_store_release(&vq->vring.avail->idx, base);
 	s.num = base;
-	VDRV_STEP(__kvnet_ioctl(d->fd, VHOST_SET_VRING_BASE, &s),
-		  "VHOST_SET_VRING_BASE");
-	ret = __kvnet_set_backend(d->fd, index, backend);
-	if (ret) {
-		*failed = "VHOST_NET_SET_BACKEND";
-		return ret;
-	}
-	return 0;
+	return vdrv_vq_start(d, &s, backend, failed);
 }
