@@ -16,7 +16,16 @@ kmsg() {
 	echo "kvnet-vm: $*" >/dev/kmsg
 }
 
+# Nested KVM for the guests that kvnet-vmm and QEMU boot in here: the
+# test VM's CPU (QEMU -cpu max) offers SVM. Not fatal: tests that need
+# /dev/kvm say so themselves.
+load_kvm() {
+	modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null ||
+		echo "kvnet-vm: no nested KVM (kvm_amd and kvm_intel failed)"
+}
+
 load_modules() {
+	load_kvm
 	modprobe -a tun tap vhost_net macvtap veth && insmod "$KVNET_KO"
 }
 
