@@ -30,6 +30,7 @@ module: deps
 
 vmm: deps
 	$(if $(wildcard userspace-vmm/Makefile),$(MAKE) -C userspace-vmm)
+	$(MAKE) -C userspace-vmm/guest KDIR=$(KDIR)
 
 selftests: deps
 	$(if $(wildcard $(SELFTESTS)/Makefile),$(MAKE) -C $(SELFTESTS) all)
@@ -52,5 +53,6 @@ bench-harness: all
 clean:
 	$(if $(wildcard $(KDIR)/Makefile),$(MAKE) -C $(KDIR) M=$(CURDIR) clean)
 	$(if $(wildcard userspace-vmm/Makefile),$(MAKE) -C userspace-vmm clean)
+	$(MAKE) -C userspace-vmm/guest clean
 	$(if $(wildcard $(SELFTESTS)/Makefile),$(MAKE) -C $(SELFTESTS) clean)
 	rm -rf selftests/out/vm selftests/out/lint
