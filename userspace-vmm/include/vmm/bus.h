@@ -9,12 +9,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum bus_type { BUS_PIO, BUS_MMIO };
 
 /*
  * Called with @offset relative to the range base, @len 1, 2, 4 or 8 and
  * @data in guest (little-endian) byte order. Reads fill @data.
+ *
+ * Handlers run with the bus's read lock held, possibly on several vCPUs at
+ * once: a handler may add, move or remove ranges of the other bus, never
+ * of its own (that would deadlock).
  */
 typedef void (*bus_handler_t)(void *opaque, uint64_t offset, uint8_t *data,
 			      unsigned int len, bool is_write);
@@ -32,5 +37,8 @@ int bus__move(enum bus_type bus, uint64_t old_base, uint64_t new_base);
  */
 bool bus__access(enum bus_type bus, uint64_t addr, uint8_t *data,
 		 unsigned int len, bool is_write);
+
+/* --stats: accesses per I/O port, per MMIO range, and to nothing. */
+void bus__print_stats(FILE *out);
 
 #endif /* VMM__BUS_H */

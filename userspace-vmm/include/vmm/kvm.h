@@ -7,6 +7,7 @@
 #define VMM__KVM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <linux/kvm.h>
@@ -37,7 +38,16 @@ struct vm {
 	unsigned int next_gsi;
 };
 
-/* Open /dev/kvm, create the VM with irqchip, PIT and @ram_size of memory. */
+/*
+ * How many vCPUs this host's KVM allows in one VM (KVM_CAP_MAX_VCPUS), or
+ * -errno (with a message) when /dev/kvm cannot be used.
+ */
+int kvm__max_vcpus(void);
+
+/*
+ * Open /dev/kvm, create the VM with irqchip, PIT and @ram_size of memory.
+ * 0 or -errno, with a message printed.
+ */
 int vm__init(struct vm *vm, uint64_t ram_size);
 void vm__exit(struct vm *vm);
 
