@@ -157,6 +157,7 @@ void kvnet_vq_signal(struct kvnet_vq *vq);
 long kvnet_vq_ioctl(struct kvnet_dev *dev, unsigned int ioctl,
 		    void __user *argp);
 long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp);
+void kvnet_vq_read_stats(struct kvnet_vq *vq, struct kvnet_vring_stats *st);
 
 /* Version 1 rings are little endian; legacy ones in the guest's order. */
 static inline bool kvnet_vq_is_le(const struct kvnet_vq *vq)
@@ -188,6 +189,8 @@ bool kvnet_vq_enable_notify(struct kvnet_vq *vq);
  * @mem: current memory table; each vq holds a copy of the pointer
  * @vqs: the device's virtqueues
  * @nvqs: number of @vqs
+ * @owner_tgid: the owner's process in the initial pid namespace, 0 if none
+ * @debugfs: the device's debugfs directory
  */
 struct kvnet_dev {
 	struct mutex mutex; /* see above */
@@ -199,6 +202,8 @@ struct kvnet_dev {
 	struct kvnet_mem *mem;
 	struct kvnet_vq **vqs;
 	unsigned int nvqs;
+	pid_t owner_tgid;
+	struct dentry *debugfs;
 };
 
 void kvnet_dev_init(struct kvnet_dev *dev, struct kvnet_vq **vqs,
@@ -210,6 +215,13 @@ void kvnet_dev_stop_polls(struct kvnet_dev *dev);
 void kvnet_dev_cleanup(struct kvnet_dev *dev);
 long kvnet_dev_set_features(struct kvnet_dev *dev, u64 features,
 			    u64 format_features);
+
+void kvnet_debugfs_init(void);
+void kvnet_debugfs_exit(void);
+void kvnet_debugfs_add_dev(struct kvnet_dev *dev);
+void kvnet_debugfs_add_vq(struct kvnet_dev *dev, struct kvnet_vq *vq,
+			  const char *name);
+void kvnet_debugfs_remove_dev(struct kvnet_dev *dev);
 
 /* Packets taken from the backend's ring but not yet received. */
 #define KVNET_RX_BATCH 64

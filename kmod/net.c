@@ -492,6 +492,9 @@ static int kvnet_net_open(struct inode *inode, struct file *f)
 			nvq->vq.quiesce = kvnet_net_quiesce_vq;
 	}
 	kvnet_dev_init(&n->dev, n->vq_ptrs, KVNET_NET_VQ_MAX);
+	kvnet_debugfs_add_dev(&n->dev);
+	kvnet_debugfs_add_vq(&n->dev, &n->vqs[KVNET_NET_VQ_RX].vq, "rx");
+	kvnet_debugfs_add_vq(&n->dev, &n->vqs[KVNET_NET_VQ_TX].vq, "tx");
 	f->private_data = n;
 	return 0;
 }
@@ -542,6 +545,7 @@ static int kvnet_net_release(struct inode *inode, struct file *f)
 {
 	struct kvnet_net *n = f->private_data;
 
+	kvnet_debugfs_remove_dev(&n->dev);
 	kvnet_net_reset(n);
 	kvfree(n);
 	return 0;
@@ -717,7 +721,25 @@ static struct miscdevice kvnet_net_misc = {
 	.name	= "kvnet",
 	.fops	= &kvnet_net_fops,
 };
-module_misc_device(kvnet_net_misc);
+
+static int __init kvnet_net_init(void)
+{
+	int ret;
+
+	kvnet_debugfs_init();
+	ret = misc_register(&kvnet_net_misc);
+	if (ret)
+		kvnet_debugfs_exit();
+	return ret;
+}
+module_init(kvnet_net_init);
+
+static void __exit kvnet_net_exit(void)
+{
+	misc_deregister(&kvnet_net_misc);
+	kvnet_debugfs_exit();
+}
+module_exit(kvnet_net_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvnet: in-kernel virtio-net backend with the vhost-net ABI");

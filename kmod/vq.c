@@ -399,6 +399,16 @@ out:
 	return ret;
 }
 
+/* A snapshot of @vq's counters, taken between two handler runs. */
+void kvnet_vq_read_stats(struct kvnet_vq *vq, struct kvnet_vring_stats *st)
+{
+	mutex_lock(&vq->mutex);
+	*st = vq->stats;
+	mutex_unlock(&vq->mutex);
+	st->index = vq->index;
+	st->kicks = atomic64_read(&vq->poll.wakeups);
+}
+
 /* KVNET_GET_VRING_STATS. Context: owner checked, device mutex held. */
 long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp)
 {
@@ -413,12 +423,7 @@ long kvnet_vq_get_stats(struct kvnet_dev *dev, void __user *argp)
 	if (IS_ERR(vq))
 		return PTR_ERR(vq);
 
-	mutex_lock(&vq->mutex);
-	stats = vq->stats;
-	mutex_unlock(&vq->mutex);
-	stats.index = vq->index;
-	stats.kicks = atomic64_read(&vq->poll.wakeups);
-
+	kvnet_vq_read_stats(vq, &stats);
 	if (copy_to_user(argp, &stats, sizeof(stats)))
 		return -EFAULT;
 	return 0;

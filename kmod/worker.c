@@ -145,6 +145,7 @@ int kvnet_worker_start(struct kvnet_dev *dev)
 		goto err_put_mm;
 	}
 	WRITE_ONCE(dev->worker, worker);
+	WRITE_ONCE(dev->owner_tgid, current->tgid);
 	wake_up_process(worker);
 
 	ret = kvnet_worker_attach_cgroups(dev);
@@ -171,6 +172,7 @@ void kvnet_worker_stop(struct kvnet_dev *dev)
 	if (dev->worker) {
 		kthread_stop(dev->worker);
 		WRITE_ONCE(dev->worker, NULL);
+		WRITE_ONCE(dev->owner_tgid, 0);
 		/* Nothing runs the discarded entries; forget them. */
 		llist_del_all(&dev->work_list);
 	}

@@ -24,6 +24,7 @@
  * only on the seed, the test and the feature set).
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -965,6 +966,28 @@ static uint64_t dp_sum(const uint16_t *lens, unsigned int n)
 	return sum;
 }
 
+/*
+ * What debugfs shows anyone equals what the owner's ioctl returned: the
+ * queue is idle, so nothing moved in between.
+ */
+static void dp_check_debugfs(struct __test_metadata *_metadata, unsigned int q,
+			     const struct kvnet_vring_stats *st)
+{
+	struct kvnet_vring_stats dbg;
+	char dir[PATH_MAX];
+	int ret;
+
+	ret = __kvnet_debugfs_dir(getpid(), dir, sizeof(dir));
+	ASSERT_EQ(0, ret) TH_LOG("debugfs directory of the device: %s",
+				 kvnet_errname(-ret));
+	ret = __kvnet_debugfs_stats(dir, q == VDRV_TX ? "tx" : "rx", &dbg);
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", dir, kvnet_errname(-ret));
+	EXPECT_EQ(st->packets, dbg.packets) TH_LOG("q%u: debugfs packets", q);
+	EXPECT_EQ(st->bytes, dbg.bytes) TH_LOG("q%u: debugfs bytes", q);
+	EXPECT_EQ(st->calls, dbg.calls) TH_LOG("q%u: debugfs calls", q);
+	EXPECT_EQ(st->kicks, dbg.kicks) TH_LOG("q%u: debugfs kicks", q);
+}
+
 /* kvnet's counters of queue @q grew by @packets frames of @bytes. */
 static void dp_check_counts(struct __test_metadata *_metadata, struct dp *dp,
 			    unsigned int q, const struct kvnet_vring_stats *st0,
@@ -980,6 +1003,7 @@ static void dp_check_counts(struct __test_metadata *_metadata, struct dp *dp,
 	EXPECT_EQ(bytes, st.bytes - st0->bytes)
 		TH_LOG("q%u: bytes counted (headers excluded)", q);
 	EXPECT_EQ(0ULL, st.errors - st0->errors) TH_LOG("q%u: errors", q);
+	dp_check_debugfs(_metadata, q, &st);
 }
 
 /*

@@ -204,6 +204,15 @@ int __kvnet_set_backend(int dev_fd, unsigned int index, int fd);
 int __kvnet_get_stats(int dev_fd, unsigned int index,
 		      struct kvnet_vring_stats *stats);
 /*
+ * kvnet's debugfs directory of the device owned by process @owner (0: not
+ * owned) into @dir: 0, -ENOENT if none, -EEXIST if several match.
+ */
+#define KVNET_DEBUGFS_PATH	"/sys/kernel/debug/kvnet"
+int __kvnet_debugfs_dir(pid_t owner, char *dir, size_t size);
+/* The counters in debugfs file @dir/@queue ("rx", "tx"): 0 or -errno. */
+int __kvnet_debugfs_stats(const char *dir, const char *queue,
+			  struct kvnet_vring_stats *stats);
+/*
  * Signal @kick, the kick eventfd of queue @index, and wait up to 5 s for
  * the queue handler to run (its handler_runs to grow): 0, -ETIMEDOUT or
  * -errno. kvnet only: it reads KVNET_GET_VRING_STATS.

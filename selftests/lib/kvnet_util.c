@@ -464,6 +464,67 @@ int __kvnet_get_stats(int dev_fd, unsigned int index,
 		-errno : 0;
 }
 
+int __kvnet_debugfs_dir(pid_t owner, char *dir, size_t size)
+{
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	d = opendir(KVNET_DEBUGFS_PATH);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/owner", KVNET_DEBUGFS_PATH,
+			 de->d_name);
+		if (kvnet_read_ll(path) != owner)
+			continue;
+		snprintf(dir, size, "%s/%s", KVNET_DEBUGFS_PATH, de->d_name);
+		found++;
+	}
+	closedir(d);
+	return found == 1 ? 0 : found ? -EEXIST : -ENOENT;
+}
+
+int __kvnet_debugfs_stats(const char *dir, const char *queue,
+			  struct kvnet_vring_stats *stats)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} fields[] = {
+#define KVNET_FIELD(f) { #f, offsetof(struct kvnet_vring_stats, f) }
+		KVNET_FIELD(kicks), KVNET_FIELD(handler_runs),
+		KVNET_FIELD(calls), KVNET_FIELD(packets), KVNET_FIELD(bytes),
+		KVNET_FIELD(zerocopy_packets), KVNET_FIELD(errors),
+		KVNET_FIELD(requeues),
+#undef KVNET_FIELD
+	};
+	char path[PATH_MAX], name[32];
+	unsigned long long val;
+	unsigned int i, seen = 0;
+	FILE *f;
+
+	memset(stats, 0, sizeof(*stats));
+	snprintf(path, sizeof(path), "%s/%s", dir, queue);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%31s %llu", name, &val) == 2) {
+		for (i = 0; i < ARRAY_SIZE(fields); i++) {
+			if (strcmp(name, fields[i].name))
+				continue;
+			*(uint64_t *)((char *)stats + fields[i].off) = val;
+			seen++;
+		}
+	}
+	fclose(f);
+	return seen == ARRAY_SIZE(fields) ? 0 : -EPROTO;
+}
+
 int __kvnet_kick_served(int dev_fd, unsigned int index, int kick)
 {
 	struct kvnet_vring_stats before, after;
@@ -526,6 +587,8 @@ int __kvnet_enter_netns(void)
 	umount2("/sys", MNT_DETACH);
 	if (mount("sysfs", "/sys", "sysfs", 0, NULL))
 		return -errno;
+	/* Best effort: kvnet's counters live there, and KVM's. */
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 	return 0;
 }
 
