@@ -137,8 +137,8 @@ void kvnet_guest_log_tail(const struct kvnet_guest *g, unsigned int lines);
 
 /*
  * The guest's network peer: this process, moved to a private network and
- * mount namespace (__kvnet_enter_netns(), debugfs mounted again under the
- * new /sys), with a persistent tap @tap that has KVNET_PEER_CIDR and is
+ * mount namespace (__kvnet_enter_netns(), kvnet's debugfs still visible),
+ * with a persistent tap @tap that has KVNET_PEER_CIDR and is
  * up: the VMM attaches to it by name (the VMM's children inherit the
  * namespace). Everything vanishes with the namespace, that is with the
  * process.

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -632,11 +631,6 @@ int __kvnet_peer_setup(struct kvnet_peer *p, char *err, size_t errlen)
 		snprintf(err, errlen, "private network namespace");
 		return ret;
 	}
-	/*
-	 * The new /sys hides the debugfs mounted on the old one (kvnet's
-	 * counters); where there is none, reading them says so.
-	 */
-	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 	fd = __kvnet_tap_create(KVNET_TAP_FLAGS, "kvtap%d", p->tap);
 	if (fd < 0) {
 		snprintf(err, errlen, "creating a tap");
