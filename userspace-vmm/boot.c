@@ -158,6 +158,18 @@ int boot__read_kernel(struct boot_kernel *k, const char *path)
 	if (k->init_size < k->size - k->setup_size)
 		k->init_size = k->size - k->setup_size;
 	k->initrd_addr_max = hdr->initrd_addr_max;
+	/*
+	 * A relocatable kernel loaded at 1 MiB still decompresses itself to
+	 * pref_address (LOAD_PHYSICAL_ADDR) or above: that, plus init_size,
+	 * is the memory it needs.
+	 */
+	k->run_addr = hdr->pref_address > BOOT_KERNEL_ADDR ?
+		      hdr->pref_address : BOOT_KERNEL_ADDR;
+	if (k->run_addr > VMM_PCI_HOLE_START) {
+		pr_err("--kernel %s: wants to run at %#llx, above the PCI hole",
+		       path, (unsigned long long)k->run_addr);
+		goto err_invalid;
+	}
 	return 0;
 
 err_invalid:
@@ -218,7 +230,7 @@ static uint64_t boot__initrd_addr(const struct boot_kernel *k,
 				  uint64_t ram_size)
 {
 	uint64_t top = boot__low_ram_end(ram_size);
-	uint64_t kernel_end = BOOT_KERNEL_ADDR + k->init_size;
+	uint64_t kernel_end = k->run_addr + k->init_size;
 
 	if (k->initrd_addr_max && (uint64_t)k->initrd_addr_max + 1 < top)
 		top = (uint64_t)k->initrd_addr_max + 1;
@@ -230,7 +242,7 @@ static uint64_t boot__initrd_addr(const struct boot_kernel *k,
 
 int boot__check_memory(const struct boot_kernel *k, uint64_t ram_size)
 {
-	uint64_t need = BOOT_KERNEL_ADDR + k->init_size;
+	uint64_t need = k->run_addr + k->init_size;
 
 	if (need > boot__low_ram_end(ram_size)) {
 		pr_err("--mem %llu MiB is too small: the kernel needs %llu MiB",

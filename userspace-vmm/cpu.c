@@ -229,6 +229,35 @@ static int vcpu__set_cpuid(struct vcpu *vcpu, unsigned int nr_cpus)
 	return ret;
 }
 
+/*
+ * XCR0 with every user state component the vCPU has (CPUID 0xd.0), as
+ * firmware that enabled XSAVE would leave it; Linux writes the same value
+ * again. KVM sizes CPUID 0xd.0 EBX (the XSAVE area for the enabled
+ * components) from XCR0 as it last saw it: starting from x87 alone, a
+ * guest whose XSETBV KVM does not see (nested under QEMU's TCG, which does
+ * not intercept it) would size its XSAVE buffers for x87 and SSE only and
+ * have XSAVE write past them.
+ */
+static int vcpu__set_xcr0(struct vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *e = cpuid__find(cpuid_supported, 0xd, 0);
+	struct kvm_xcrs xcrs;
+
+	if (!e || !(e->eax | e->edx) ||
+	    ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) <= 0)
+		return 0;
+	memset(&xcrs, 0, sizeof(xcrs));
+	xcrs.nr_xcrs = 1;
+	xcrs.xcrs[0].xcr = 0;
+	xcrs.xcrs[0].value = e->eax | (uint64_t)e->edx << 32;
+	if (ioctl(vcpu->fd, KVM_SET_XCRS, &xcrs)) {
+		pr_errno("vCPU %u: KVM_SET_XCRS %#llx", vcpu->id,
+			 (unsigned long long)xcrs.xcrs[0].value);
+		return -errno;
+	}
+	return 0;
+}
+
 /* The MSRs Linux expects a BIOS to have set (as Firecracker does). */
 static int vcpu__set_msrs(struct vcpu *vcpu)
 {
@@ -333,6 +362,8 @@ int vcpu__init(struct vcpu *vcpu, struct vm *vm, unsigned int id,
 	}
 
 	ret = vcpu__set_cpuid(vcpu, nr_cpus);
+	if (!ret)
+		ret = vcpu__set_xcr0(vcpu);
 	if (!ret)
 		ret = vcpu__set_msrs(vcpu);
 	if (!ret)

@@ -43,7 +43,7 @@ struct serial {
 
 	/* Everything below. Taken by vCPUs (port accesses) and the reader. */
 	pthread_mutex_t lock;
-	pthread_cond_t rx_space;	/* the guest read from a full FIFO */
+	pthread_cond_t rx_ready;	/* FIFO space, or the guest listens */
 
 	uint8_t ier;
 	uint8_t lcr;
@@ -69,7 +69,7 @@ struct serial {
 
 static struct serial com1 = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.rx_space = PTHREAD_COND_INITIALIZER,
+	.rx_ready = PTHREAD_COND_INITIALIZER,
 };
 
 static pthread_t input_thread;
@@ -136,7 +136,7 @@ static uint8_t serial__rx_pop(struct serial *s)
 	c = s->rx[s->rx_head];
 	s->rx_head = (s->rx_head + 1) % SERIAL_FIFO_SIZE;
 	s->rx_count--;
-	pthread_cond_signal(&s->rx_space);
+	pthread_cond_signal(&s->rx_ready);
 	return c;
 }
 
@@ -234,12 +234,13 @@ static void serial__write(struct serial *s, unsigned int reg, uint8_t val)
 		if ((val & UART_IER_THRI) && !(s->ier & UART_IER_THRI))
 			s->thre_pending = true;
 		s->ier = val & 0x0f;
+		pthread_cond_signal(&s->rx_ready);
 		break;
 	case UART_FCR:
 		s->fifo_enabled = val & UART_FCR_ENABLE_FIFO;
 		if (val & UART_FCR_CLEAR_RCVR) {
 			s->rx_count = 0;
-			pthread_cond_signal(&s->rx_space);
+			pthread_cond_signal(&s->rx_ready);
 		}
 		break;
 	case UART_LCR:
@@ -255,6 +256,7 @@ static void serial__write(struct serial *s, unsigned int reg, uint8_t val)
 		if ((old_msr & UART_MSR_RI) && !(serial__msr_status(s) &
 						 UART_MSR_RI))
 			s->msr_delta |= UART_MSR_TERI;
+		pthread_cond_signal(&s->rx_ready);
 		break;
 	case UART_LSR:
 	case UART_MSR:
@@ -296,14 +298,28 @@ int serial__init(struct vm *vm)
 	return ret;
 }
 
-/* Queue one byte from stdin; waits while the FIFO is full. */
+/*
+ * Does a driver listen? Linux probes the UART (clearing its FIFO, reading
+ * RBR) at boot and again when the console is opened, long before a shell
+ * reads: stdin that arrived early would be lost, as on a real line. So
+ * input waits in the pipe until receive interrupts are on, OUT2 (which
+ * gates a PC UART's interrupt) is up, and the UART is not in loopback.
+ */
+static bool serial__listening(const struct serial *s)
+{
+	return (s->ier & UART_IER_RDI) && (s->mcr & UART_MCR_OUT2) &&
+	       !(s->mcr & UART_MCR_LOOP);
+}
+
+/* Queue one byte from stdin; waits for FIFO space and a listening guest. */
 static bool serial__input_byte(struct serial *s, uint8_t c)
 {
 	bool queued = false;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->rx_count == SERIAL_FIFO_SIZE && !s->stopping)
-		pthread_cond_wait(&s->rx_space, &s->lock);
+	while ((s->rx_count == SERIAL_FIFO_SIZE || !serial__listening(s)) &&
+	       !s->stopping)
+		pthread_cond_wait(&s->rx_ready, &s->lock);
 	if (!s->stopping) {
 		serial__rx_push(s, c);
 		serial__update_irq(s);
@@ -413,7 +429,7 @@ void serial__exit(void)
 	if (input_running) {
 		pthread_mutex_lock(&com1.lock);
 		com1.stopping = true;
-		pthread_cond_broadcast(&com1.rx_space);
+		pthread_cond_broadcast(&com1.rx_ready);
 		pthread_mutex_unlock(&com1.lock);
 		if (write(input_wake[1], "", 1) < 0)
 			pr_errno("waking the console thread");

@@ -22,7 +22,8 @@ struct boot_kernel {
 	size_t setup_size;	/* real-mode part; the kernel proper follows */
 	uint16_t version;	/* boot protocol version */
 	uint32_t cmdline_max;	/* longest command line, without the NUL */
-	uint32_t init_size;	/* memory the kernel needs from its load address */
+	uint32_t init_size;	/* memory the kernel needs from where it runs */
+	uint64_t run_addr;	/* lowest address it decompresses itself to */
 	uint32_t initrd_addr_max;
 
 	int initrd_fd;		/* -1: no initrd */
