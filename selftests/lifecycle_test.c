@@ -619,34 +619,6 @@ TEST_F_TIMEOUT(lifecycle, kill_owner, 120)
 
 /* ---- the module ---------------------------------------------------------------- */
 
-/*
- * Each open device has a debugfs directory naming its owner, gone at
- * close: the way to watch a device that QEMU owns.
- */
-TEST(debugfs_follows_the_owner)
-{
-	char dir[PATH_MAX], dir2[PATH_MAX];
-	int fd, ret;
-
-	if (access(KVNET_DEV_PATH, F_OK) || access(KVNET_DEBUGFS_PATH, F_OK))
-		KVNET_SKIP("no %s or %s", KVNET_DEV_PATH, KVNET_DEBUGFS_PATH);
-	ASSERT_EQ(-ENOENT, __kvnet_debugfs_dir(getpid(), dir, sizeof(dir)));
-	fd = kvnet_open_dev(KVNET_DEV_PATH);
-	kvnet_ioctl_noarg(fd, VHOST_SET_OWNER);
-	ret = __kvnet_debugfs_dir(getpid(), dir, sizeof(dir));
-	ASSERT_EQ(0, ret) TH_LOG("owned: %s", kvnet_errname(-ret));
-	EXPECT_EQ(0, access(kvnet_fmt("%s/rx", dir), R_OK));
-	EXPECT_EQ(0, access(kvnet_fmt("%s/tx", dir), R_OK));
-
-	/* Not owned any more: the same directory says 0. */
-	kvnet_ioctl_noarg(fd, VHOST_RESET_OWNER);
-	EXPECT_EQ(-ENOENT, __kvnet_debugfs_dir(getpid(), dir2, sizeof(dir2)));
-	EXPECT_EQ(0LL, kvnet_read_ll(kvnet_fmt("%s/owner", dir)));
-
-	close(fd);
-	EXPECT_NE(0, access(dir, F_OK)) TH_LOG("%s outlives the device", dir);
-}
-
 /* Last in the file: it unloads and reloads kvnet. */
 FIXTURE(module) {
 	int kofd;
@@ -676,6 +648,34 @@ FIXTURE_TEARDOWN(module)
 static bool module_loaded(void)
 {
 	return !access("/sys/module/kvnet", F_OK);
+}
+
+/*
+ * Each open device has a debugfs directory naming its owner, gone at
+ * close: the way to watch a device that QEMU owns.
+ */
+TEST_F(module, debugfs_follows_the_owner)
+{
+	char dir[PATH_MAX], dir2[PATH_MAX];
+	int fd, ret;
+
+	if (access(KVNET_DEV_PATH, F_OK) || access(KVNET_DEBUGFS_PATH, F_OK))
+		KVNET_SKIP("no %s or %s", KVNET_DEV_PATH, KVNET_DEBUGFS_PATH);
+	ASSERT_EQ(-ENOENT, __kvnet_debugfs_dir(getpid(), dir, sizeof(dir)));
+	fd = kvnet_open_dev(KVNET_DEV_PATH);
+	kvnet_ioctl_noarg(fd, VHOST_SET_OWNER);
+	ret = __kvnet_debugfs_dir(getpid(), dir, sizeof(dir));
+	ASSERT_EQ(0, ret) TH_LOG("owned: %s", kvnet_errname(-ret));
+	EXPECT_EQ(0, access(kvnet_fmt("%s/rx", dir), R_OK));
+	EXPECT_EQ(0, access(kvnet_fmt("%s/tx", dir), R_OK));
+
+	/* Not owned any more: the same directory says 0. */
+	kvnet_ioctl_noarg(fd, VHOST_RESET_OWNER);
+	EXPECT_EQ(-ENOENT, __kvnet_debugfs_dir(getpid(), dir2, sizeof(dir2)));
+	EXPECT_EQ(0LL, kvnet_read_ll(kvnet_fmt("%s/owner", dir)));
+
+	close(fd);
+	EXPECT_NE(0, access(dir, F_OK)) TH_LOG("%s outlives the device", dir);
 }
 
 TEST_F_TIMEOUT(module, rmmod_refused_while_open, 60)
