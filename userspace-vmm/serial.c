@@ -145,22 +145,26 @@ static void serial__watch_line(struct serial *s)
 	char *mark;
 
 	s->line[s->line_len] = '\0';
+	s->line_len = 0;
 	mark = strstr(s->line, PANIC_MARK);
 	if (mark)
-		machine__note_panic(mark);
-	else if (strstr(s->line, PANIC_END_MARK))
+		machine__note_panic(mark);	/* the first one counts */
+	/* The end line repeats the message; with panic=0 nothing follows. */
+	if (strstr(s->line, PANIC_END_MARK))
 		machine__panic_done();
-	s->line_len = 0;
 }
 
 static void serial__output(struct serial *s, uint8_t c)
 {
 	ssize_t n;
 
+	/*
+	 * Nobody reading stdout is no reason to stop the guest, but a full
+	 * pipe blocks the vCPU here until the VMM is told to stop.
+	 */
 	do
 		n = write(STDOUT_FILENO, &c, 1);
-	while (n < 0 && errno == EINTR);
-	/* Nobody reading stdout is no reason to stop the guest. */
+	while (n < 0 && errno == EINTR && !machine__stopping());
 
 	if (c == '\n') {
 		serial__watch_line(s);

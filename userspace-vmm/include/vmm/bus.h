@@ -18,8 +18,10 @@ enum bus_type { BUS_PIO, BUS_MMIO };
  * @data in guest (little-endian) byte order. Reads fill @data.
  *
  * Handlers run with the bus's read lock held, possibly on several vCPUs at
- * once: a handler may add, move or remove ranges of the other bus, never
- * of its own (that would deadlock).
+ * once. Changing a bus's ranges takes its write lock, so it waits for the
+ * handlers in flight on that bus: a handler may add, move or remove ranges
+ * of the other bus, never of its own, and nobody may change a bus's ranges
+ * while holding a lock that one of that bus's handlers takes.
  */
 typedef void (*bus_handler_t)(void *opaque, uint64_t offset, uint8_t *data,
 			      unsigned int len, bool is_write);
