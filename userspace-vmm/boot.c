@@ -446,7 +446,10 @@ void boot__sregs(struct kvm_sregs *sregs)
 {
 	boot__segment(&sregs->cs, BOOT_CS, 0xb, true);
 	boot__segment(&sregs->ds, BOOT_DS, 0x3, false);
-	sregs->es = sregs->fs = sregs->gs = sregs->ss = sregs->ds;
+	sregs->es = sregs->ds;
+	sregs->fs = sregs->ds;
+	sregs->gs = sregs->ds;
+	sregs->ss = sregs->ds;
 	boot__segment(&sregs->tr, BOOT_TSS, 0xb, false);
 
 	sregs->gdt.base = BOOT_GDT_ADDR;

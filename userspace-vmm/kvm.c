@@ -261,7 +261,8 @@ void vm__exit(struct vm *vm)
 		munmap(vm->mem[0].hva, vm->ram_size);
 	free(vm->routing);
 	memset(vm, 0, sizeof(*vm));
-	vm->vm_fd = vm->kvm_fd = -1;
+	vm->vm_fd = -1;
+	vm->kvm_fd = -1;
 }
 
 void *vm__gpa_to_hva(struct vm *vm, uint64_t gpa, uint64_t len)
