@@ -7,6 +7,7 @@
 #define KVNET_H
 
 #include <linux/atomic.h>
+#include <linux/hrtimer.h>
 #include <linux/kvnet.h>
 #include <linux/llist.h>
 #include <linux/mutex.h>
@@ -166,6 +167,12 @@ static inline bool kvnet_vq_is_le(const struct kvnet_vq *vq)
 	       virtio_legacy_is_little_endian();
 }
 
+static inline bool kvnet_vq_has(const struct kvnet_vq *vq,
+				unsigned int feature)
+{
+	return vq->features & BIT_ULL(feature);
+}
+
 void kvnet_vq_fail(struct kvnet_vq *vq, const char *reason);
 int kvnet_vq_start_access(struct kvnet_vq *vq);
 int kvnet_vq_get_chain(struct kvnet_vq *vq, struct kvnet_chain *c);
@@ -222,6 +229,30 @@ void kvnet_debugfs_add_dev(struct kvnet_dev *dev);
 void kvnet_debugfs_add_vq(struct kvnet_dev *dev, struct kvnet_vq *vq,
 			  const char *name);
 void kvnet_debugfs_remove_dev(struct kvnet_dev *dev);
+
+/**
+ * struct kvnet_irq_defer - a TX queue's deferred completion interrupt
+ * @vq: the queue
+ * @pending: an interrupt waits for @timer; written under the vq mutex
+ * @deadline: when the wait must end at the latest
+ * @rx_active_until: jiffies until which RX counts as active
+ * @timer: ends the wait
+ * @work: runs the end of the wait in the worker, which can read the ring
+ */
+struct kvnet_irq_defer {
+	struct kvnet_vq *vq;
+	bool pending;
+	ktime_t deadline;
+	unsigned long rx_active_until;
+	struct hrtimer timer;
+	struct kvnet_work work;
+};
+
+void kvnet_irq_defer_init(struct kvnet_irq_defer *d, struct kvnet_vq *vq);
+void kvnet_irq_defer_rx_active(struct kvnet_irq_defer *d);
+void kvnet_irq_defer_notify(struct kvnet_irq_defer *d);
+void kvnet_irq_defer_flush(struct kvnet_irq_defer *d);
+void kvnet_irq_defer_cancel(struct kvnet_irq_defer *d);
 
 /* Packets taken from the backend's ring but not yet received. */
 #define KVNET_RX_BATCH 64

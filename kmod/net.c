@@ -86,6 +86,7 @@ MODULE_PARM_DESC(weight_bytes,
  * @nheads: how many
  * @rx_batch: packets taken from the backend (RX only)
  * @zc: packets sent without copying (TX only)
+ * @irq_defer: the deferred completion interrupt (TX only)
  *
  * Everything is protected by the vq mutex.
  */
@@ -98,6 +99,7 @@ struct kvnet_net_vq {
 	unsigned int nheads;
 	struct kvnet_rx_batch rx_batch;
 	struct kvnet_zc zc;
+	struct kvnet_irq_defer irq_defer;
 };
 
 struct kvnet_net {
@@ -131,14 +133,29 @@ static size_t kvnet_net_own_hdr_len(const struct kvnet_vq *vq)
 	return 0;
 }
 
+static struct kvnet_net *kvnet_net_of(struct kvnet_net_vq *nvq)
+{
+	return container_of(nvq->vq.dev, struct kvnet_net, dev);
+}
+
+/* The TX queue of @nvq's device. */
+static struct kvnet_net_vq *kvnet_net_tx_of(struct kvnet_net_vq *nvq)
+{
+	return &kvnet_net_of(nvq)->vqs[KVNET_NET_VQ_TX];
+}
+
 static void kvnet_net_flush_used(struct kvnet_net_vq *nvq)
 {
 	struct kvnet_vq *vq = &nvq->vq;
 
 	if (!nvq->nheads)
 		return;
-	if (!kvnet_vq_add_used(vq, nvq->heads, nvq->nheads))
-		kvnet_vq_notify(vq);
+	if (!kvnet_vq_add_used(vq, nvq->heads, nvq->nheads)) {
+		if (vq->index == KVNET_NET_VQ_TX)
+			kvnet_irq_defer_notify(&nvq->irq_defer);
+		else
+			kvnet_vq_notify(vq);
+	}
 	nvq->nheads = 0;
 }
 
@@ -186,6 +203,10 @@ static void kvnet_net_tx_quiesce(struct kvnet_net_vq *nvq, bool publish)
 {
 	kvnet_zc_wait_idle(&nvq->zc);
 	kvnet_net_tx_reap(nvq, publish && !nvq->vq.broken);
+	if (publish)
+		kvnet_irq_defer_flush(&nvq->irq_defer);
+	else
+		kvnet_irq_defer_cancel(&nvq->irq_defer);
 }
 
 static void kvnet_net_quiesce_vq(struct kvnet_vq *vq)
@@ -431,6 +452,8 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 			break;
 	}
 	kvnet_net_flush_used(nvq);
+	if (moved)
+		kvnet_irq_defer_rx_active(&kvnet_net_tx_of(nvq)->irq_defer);
 	vq->stats.packets += moved;
 	vq->stats.bytes += bytes;
 }
@@ -488,6 +511,7 @@ static int kvnet_net_open(struct inode *inode, struct file *f)
 				i == KVNET_NET_VQ_TX ? EPOLLOUT : EPOLLIN,
 				&n->dev);
 		kvnet_zc_init(&nvq->zc, &nvq->vq);
+		kvnet_irq_defer_init(&nvq->irq_defer, &nvq->vq);
 		if (i == KVNET_NET_VQ_TX)
 			nvq->vq.quiesce = kvnet_net_quiesce_vq;
 	}

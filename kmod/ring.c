@@ -22,11 +22,6 @@ static __virtio16 cpu_to_kvnet16(const struct kvnet_vq *vq, u16 val)
 	return __cpu_to_virtio16(kvnet_vq_is_le(vq), val);
 }
 
-static bool kvnet_vq_has(const struct kvnet_vq *vq, unsigned int feature)
-{
-	return vq->features & BIT_ULL(feature);
-}
-
 /**
  * kvnet_vq_fail() - stop a queue whose guest broke the ring
  * @vq: the queue
