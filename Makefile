@@ -17,7 +17,8 @@ MAKEFLAGS += --no-print-directory
 # deps must finish before anything uses what it installs.
 .NOTPARALLEL:
 
-.PHONY: all deps module vmm selftests lint check vm-shell bench-harness clean
+.PHONY: all deps module vmm selftests lint check vm-shell bench-harness bench \
+	clean
 
 all: deps module vmm selftests
 
@@ -49,6 +50,14 @@ vm-shell: all
 bench-harness: all
 	$(MAKE) -C selftests/bench
 	@$(VM_ENV) BENCH_JSON='$(BENCH_JSON)' selftests/bench/run.sh
+
+# The guest benchmarks, every backend in one test VM run: the table of
+# README.md's "Guest benchmarks", BENCH_JSON and BENCH_PNG. QUICK=1: one
+# short run per test.
+bench: all
+	$(MAKE) -C selftests/bench-net
+	@$(VM_ENV) QUICK='$(QUICK)' BENCH_JSON='$(BENCH_JSON)' \
+		BENCH_PNG='$(BENCH_PNG)' selftests/bench-net/run.sh
 
 clean:
 	$(if $(wildcard $(KDIR)/Makefile),$(MAKE) -C $(KDIR) M=$(CURDIR) clean)

@@ -1,0 +1,2099 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * net_bench: the guest network benchmark of `make bench` (README.md,
+ * "Guest benchmarks"). A tool, not a test: it asserts nothing about
+ * speed. It runs in the test VM, where nested KVM boots the guest image
+ * of userspace-vmm/guest/ (1 vCPU, 256 MiB, one queue pair, default
+ * offloads) once per configuration:
+ *
+ *   veth        no guest: the tools between two network namespaces over a
+ *               veth pair, the most this machine's network stack gives
+ *   vmm-user    kvnet-vmm --net tap=T,backend=user (the VMM serves rings)
+ *   vmm-vhost   kvnet-vmm --net tap=T,backend=vhost (/dev/vhost-net)
+ *   vmm-kvnet   kvnet-vmm --net tap=T,backend=kvnet (/dev/kvnet)
+ *   qemu-vhost  QEMU -netdev tap,vhost=on: QEMU opens /dev/vhost-net
+ *   qemu-kvnet  QEMU -netdev tap,vhost=on,vhostfd=N, N opened here on
+ *               /dev/kvnet
+ *
+ * and in each runs TCP_RR (tcp_rr, 1/1 bytes), TCP_STREAM guest -> host
+ * and TCP_MAERTS host -> guest (tcp_stream, -R): the client in the guest,
+ * the server in the peer's network namespace, which holds the tap. Each
+ * run lasts a fixed time; the runs go in rounds (RR, STREAM, MAERTS, then
+ * again), and each number is the median of the rounds, with the spread.
+ *
+ * Counts that do not depend on the machine's speed, per transaction or
+ * per 64 KiB received, over the window of each run:
+ * - KVM's per-VM counters in debugfs (/sys/kernel/debug/kvm/<pid>-<fd>/):
+ *   exits, halt exits, injected interrupts, emulated instructions (on AMD
+ *   every MMIO access the kernel handles, a queue notify among them);
+ * - KVM's exits by reason (nested page fault: MMIO such as a notify; MSR;
+ *   HLT; host interrupt; interrupt window; port I/O; other), from a
+ *   histogram trigger on the kvm:kvm_exit tracepoint;
+ * - the guest's own interrupt counts of its virtio-net queues, read from
+ *   its /proc/interrupts just before and after the tool runs;
+ * - kvnet's kicks and calls from its debugfs (the kvnet configurations);
+ * - kvnet-vmm's --stats, printed when it exits: per packet over the whole
+ *   session (the user backend counts only there).
+ *
+ * The counting window: the guest's console is the VMM's UART, where every
+ * byte costs exits. So the client starts in the background, after a short
+ * sleep, with its output in a file; the host reads KVM's counters once the
+ * command that started it returned, and again as soon as the server (on
+ * the host, no console) exits at the end of the test. The results are read
+ * from the guest after that.
+ *
+ * Output on stdout: progress lines, then blocks between marker lines for
+ * selftests/bench-net/run.sh: the table, the data of the ratio chart, the
+ * JSON.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+
+#include "kvnet_util.h"
+#include "guest.h"
+
+#define NB_QEMU			"qemu-system-x86_64"
+#define NB_GUEST_MEM_MIB	256
+#define NB_GUEST_APPEND		"quiet kvnet.ip=10.0.0.2/24"
+#define NB_KVM_DEBUGFS		"/sys/kernel/debug/kvm"
+
+/* Nested KVM in an emulated machine: a boot takes 15 to 50 s. */
+#define NB_BOOT_MS		150000
+#define NB_POWEROFF_MS		30000
+#define NB_CMD_MS		20000
+/* Between the start command's return and the client's start. */
+#define NB_CLIENT_DELAY_US	500000
+/* How long after its duration a run may take to end. */
+#define NB_RUN_SLACK_MS		30000
+/*
+ * For the time budget: the least a boot takes, the time a run takes
+ * besides its duration, and what a poweroff usually takes.
+ */
+#define NB_MIN_BOOT_MS		30000
+#define NB_RUN_OVERHEAD_MS	4000
+#define NB_USUAL_POWEROFF_MS	10000
+
+/*
+ * veth: the peer's end in its namespace, beside the tap, on a subnet of
+ * its own; the client's end in a namespace of its own.
+ */
+#define NB_VETH_PEER		"nbv0"
+#define NB_VETH_CLIENT		"nbv1"
+#define NB_VETH_PEER_ADDR	"10.0.1.1"
+#define NB_VETH_CLIENT_CIDR	"10.0.1.2/24"
+
+#define NB_MAX_REPS		9
+#define NB_CONSOLE_TAIL		40
+
+#define NB_MARK_TABLE		"--- net_bench table ---"
+#define NB_MARK_PLOT		"--- net_bench plot ---"
+#define NB_MARK_JSON		"--- net_bench json ---"
+#define NB_MARK_END		"--- net_bench end ---"
+
+enum nb_kind { NB_VETH, NB_KVNET_VMM, NB_QEMU_VMM };
+
+struct nb_config {
+	const char *name;
+	enum nb_kind kind;
+	const char *backend;
+	/* The configuration its ratios divide by, -1 for none. */
+	int baseline;
+	/* kvnet serves its queues: its debugfs counters apply. */
+	bool kvnet;
+};
+
+enum {
+	NB_CFG_VETH, NB_CFG_VMM_USER, NB_CFG_VMM_VHOST, NB_CFG_VMM_KVNET,
+	NB_CFG_QEMU_VHOST, NB_CFG_QEMU_KVNET, NB_CFG_MAX
+};
+
+static const struct nb_config nb_configs[NB_CFG_MAX] = {
+	[NB_CFG_VETH] = { "veth", NB_VETH, NULL, -1, false },
+	[NB_CFG_VMM_USER] = { "vmm-user", NB_KVNET_VMM, "user",
+			      NB_CFG_VMM_VHOST, false },
+	[NB_CFG_VMM_VHOST] = { "vmm-vhost", NB_KVNET_VMM, "vhost", -1, false },
+	[NB_CFG_VMM_KVNET] = { "vmm-kvnet", NB_KVNET_VMM, "kvnet",
+			       NB_CFG_VMM_VHOST, true },
+	[NB_CFG_QEMU_VHOST] = { "qemu-vhost", NB_QEMU_VMM, "vhost", -1, false },
+	[NB_CFG_QEMU_KVNET] = { "qemu-kvnet", NB_QEMU_VMM, "kvnet",
+				NB_CFG_QEMU_VHOST, true },
+};
+
+/*
+ * The order they run in: the pairs compared first, so that a run out of
+ * time still has ratios; the user backend last.
+ */
+static const unsigned int nb_run_order[NB_CFG_MAX] = {
+	NB_CFG_VETH, NB_CFG_VMM_VHOST, NB_CFG_VMM_KVNET, NB_CFG_QEMU_VHOST,
+	NB_CFG_QEMU_KVNET, NB_CFG_VMM_USER,
+};
+
+enum { NB_TEST_RR, NB_TEST_STREAM, NB_TEST_MAERTS, NB_TEST_MAX };
+
+struct nb_test {
+	const char *name;	/* as the tools say it */
+	const char *title;
+	const char *tool;
+	const char *flags;
+	const char *rate_unit;
+	const char *unit;	/* what counts are divided by */
+	/* The tool's default port, where its server listens. */
+	unsigned int port;
+	/* netperf's name for it, when netperf is there. */
+	const char *netperf;
+};
+
+static const struct nb_test nb_tests[NB_TEST_MAX] = {
+	[NB_TEST_RR] = { "TCP_RR", "TCP_RR, 1/1 bytes, per transaction",
+			 "tcp_rr", "", "trans/s", "transaction", 12870,
+			 "TCP_RR" },
+	[NB_TEST_STREAM] = { "TCP_STREAM",
+			     "TCP_STREAM guest->host, per 64 KiB received",
+			     "tcp_stream", "", "Gbit/s", "64 KiB", 12871,
+			     "TCP_STREAM" },
+	[NB_TEST_MAERTS] = { "TCP_MAERTS",
+			     "TCP_MAERTS host->guest, per 64 KiB received",
+			     "tcp_stream", " -R", "Gbit/s", "64 KiB", 12871,
+			     "TCP_MAERTS" },
+};
+
+/* Counters read before and after each run. */
+enum nb_count {
+	NB_C_EXITS, NB_C_HALT_EXITS, NB_C_IRQ_INJECTIONS, NB_C_INSN_EMULATION,
+	NB_C_IO_EXITS, NB_C_MMIO_EXITS,
+	NB_C_GUEST_IRQ_RX, NB_C_GUEST_IRQ_TX,
+	NB_C_KVNET_RX_KICKS, NB_C_KVNET_TX_KICKS,
+	NB_C_KVNET_RX_CALLS, NB_C_KVNET_TX_CALLS,
+	/* KVM's exits by reason, from a histogram of kvm:kvm_exit. */
+	NB_C_EXIT_NPF, NB_C_EXIT_MSR, NB_C_EXIT_HLT, NB_C_EXIT_INTR,
+	NB_C_EXIT_VINTR, NB_C_EXIT_IO, NB_C_EXIT_OTHER,
+	NB_C_MAX
+};
+
+#define NB_C_EXIT_FIRST	NB_C_EXIT_NPF
+
+/* The first NB_C_KVM_MAX counts are files of KVM's per-VM directory. */
+#define NB_C_KVM_MAX	(NB_C_MMIO_EXITS + 1)
+
+static const char *const nb_count_names[NB_C_MAX] = {
+	[NB_C_EXITS] = "exits",
+	[NB_C_HALT_EXITS] = "halt_exits",
+	[NB_C_IRQ_INJECTIONS] = "irq_injections",
+	[NB_C_INSN_EMULATION] = "insn_emulation",
+	[NB_C_IO_EXITS] = "io_exits",
+	[NB_C_MMIO_EXITS] = "mmio_exits",
+	[NB_C_GUEST_IRQ_RX] = "guest_irq_rx",
+	[NB_C_GUEST_IRQ_TX] = "guest_irq_tx",
+	[NB_C_KVNET_RX_KICKS] = "kvnet_rx_kicks",
+	[NB_C_KVNET_TX_KICKS] = "kvnet_tx_kicks",
+	[NB_C_KVNET_RX_CALLS] = "kvnet_rx_calls",
+	[NB_C_KVNET_TX_CALLS] = "kvnet_tx_calls",
+	[NB_C_EXIT_NPF] = "exit_npf",
+	[NB_C_EXIT_MSR] = "exit_msr",
+	[NB_C_EXIT_HLT] = "exit_hlt",
+	[NB_C_EXIT_INTR] = "exit_intr",
+	[NB_C_EXIT_VINTR] = "exit_vintr",
+	[NB_C_EXIT_IO] = "exit_io",
+	[NB_C_EXIT_OTHER] = "exit_other",
+};
+
+/*
+ * What each run yields: the rate, the latency (TCP_RR) and every count
+ * per unit, plus sums the table shows in one column.
+ */
+enum nb_metric {
+	NB_M_RATE, NB_M_P50, NB_M_P99,
+	NB_M_COUNT,			/* NB_C_MAX of them, in that order */
+	NB_M_GUEST_IRQS = NB_M_COUNT + NB_C_MAX,
+	NB_M_KICKS, NB_M_CALLS,
+	NB_M_MAX
+};
+
+struct nb_column {
+	enum nb_metric metric;
+	const char *head;
+};
+
+/* The count columns of the table, after the rate and the latencies. */
+static const struct nb_column nb_count_columns[] = {
+	{ NB_M_COUNT + NB_C_EXITS, "exits" },
+	{ NB_M_COUNT + NB_C_HALT_EXITS, "halts" },
+	{ NB_M_COUNT + NB_C_IRQ_INJECTIONS, "injs" },
+	{ NB_M_COUNT + NB_C_INSN_EMULATION, "emul" },
+	{ NB_M_GUEST_IRQS, "g-irqs" },
+	{ NB_M_KICKS, "kicks" },
+	{ NB_M_CALLS, "calls" },
+};
+
+static const char *nb_metric_name(enum nb_metric m)
+{
+	switch (m) {
+	case NB_M_RATE:
+		return "rate";
+	case NB_M_P50:
+		return "p50_us";
+	case NB_M_P99:
+		return "p99_us";
+	case NB_M_GUEST_IRQS:
+		return "guest_irqs";
+	case NB_M_KICKS:
+		return "kvnet_kicks";
+	case NB_M_CALLS:
+		return "kvnet_calls";
+	default:
+		return nb_count_names[m - NB_M_COUNT];
+	}
+}
+
+struct nb_sample {
+	bool ok;
+	char error[256];
+	double units;		/* transactions, or 64 KiB received */
+	double count[NB_C_MAX];	/* over the window, NAN if unknown */
+	double m[NB_M_MAX];
+	/* netperf's rate beside the tool's, NAN if not run. */
+	double netperf_rate;
+};
+
+struct nb_stat {
+	double med, min, max;
+	unsigned int n;
+};
+
+/* kvnet-vmm's --stats: whole-session counts of one queue. */
+struct nb_vmm_queue {
+	double packets, kicks, calls;
+};
+
+struct nb_result {
+	const struct nb_config *cfg;
+	bool selected, ran;
+	/* Why the configuration did not run, or failed part way. */
+	char error[256];
+	double boot_s;
+	/* What the guest's virtio-net driver negotiated, by name. */
+	char features[256];
+	unsigned int reps_done;
+	struct nb_sample samples[NB_TEST_MAX][NB_MAX_REPS];
+	struct nb_stat stats[NB_TEST_MAX][NB_M_MAX];
+	/* kvnet-vmm --stats; NAN when absent. */
+	struct nb_vmm_queue vmm_rx, vmm_tx;
+	double vmm_user_exits;
+};
+
+struct nb_opts {
+	double secs;
+	unsigned int reps;
+	bool quick;
+	const char *json;
+	unsigned int budget_s;
+};
+
+/*
+ * The host side, set up once for all configurations: this process in the
+ * peer's network namespace, with the tap every VMM attaches to in turn
+ * and the veth to the namespace of the veth configuration's client.
+ */
+struct nb_host {
+	struct kvnet_peer peer;
+	/* The child that holds the veth client's namespace. */
+	pid_t veth_holder;
+};
+
+/* The state of the configuration being run. */
+struct nb_target {
+	const struct nb_config *cfg;
+	const struct nb_host *host;
+	struct kvnet_guest guest;
+	bool booted;
+	int kvnet_fd;
+	char kvnet_dir[PATH_MAX];
+};
+
+static char nb_repo[PATH_MAX];
+static char nb_tool_dir[PATH_MAX];
+static bool nb_have_netperf;
+static uint64_t nb_start_ms, nb_deadline_ms;
+
+/* A progress line, out at once. */
+__attribute__((format(printf, 1, 2)))
+static void nb_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("net_bench: [%5.0f s] ",
+	       (kvnet_now_ms() - nb_start_ms) / 1000.0);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+}
+
+/* Why something failed, into @err: the message may be cut short. */
+__attribute__((format(printf, 3, 4)))
+static void nb_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- paths and parsing -------------------------------------------------- */
+
+/* The repository: KVNET_REPO (the VM runner sets it), else ../.. of us. */
+static int nb_find_repo(void)
+{
+	const char *repo = getenv("KVNET_REPO");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (repo && *repo) {
+		snprintf(nb_repo, sizeof(nb_repo), "%s", repo);
+	} else {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n < 0)
+			return -errno;
+		exe[n] = '\0';
+		*strrchr(exe, '/') = '\0';
+		if (snprintf(nb_repo, sizeof(nb_repo), "%s/../..", exe) >=
+		    (int)sizeof(nb_repo))
+			return -ENAMETOOLONG;
+	}
+	if (snprintf(nb_tool_dir, sizeof(nb_tool_dir), "%s/selftests/out",
+		     nb_repo) >= (int)sizeof(nb_tool_dir))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The number after "@key": in the JSON object in @text; NAN if absent. */
+static double nb_json_num(const char *text, const char *key)
+{
+	char pat[64];
+	const char *at;
+	char *end;
+	double v;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	at = strstr(text, pat);
+	if (!at)
+		return NAN;
+	at += strlen(pat);
+	v = strtod(at, &end);
+	return end == at ? NAN : v;
+}
+
+/* The tool's JSON line for @test in @text, or NULL. */
+static const char *nb_json_line(const char *text, const char *test)
+{
+	char pat[64];
+
+	snprintf(pat, sizeof(pat), "{\"test\":\"%s\"", test);
+	return strstr(text, pat);
+}
+
+/* The first line of @text into @buf, for error messages. */
+static const char *nb_first_line(const char *text, char *buf, size_t size)
+{
+	size_t len = strcspn(text, "\n");
+
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Interrupts of the virtio-net queues in /proc/interrupts lines such as
+ * " 25:  1234  PCI-MSI 49153-edge  virtio0-input.0": the counts of all
+ * CPUs on the lines of "virtioN-input.Q" (RX) and "virtioN-output.Q" (TX)
+ * added up; NAN where there was no such line.
+ */
+static void nb_parse_irqs(const char *text, double *rx, double *tx)
+{
+	char line[512], *p, *end, *name;
+	double sum, *total;
+	size_t len;
+
+	*rx = *tx = NAN;
+	for (; *text; text += len + !!text[len]) {
+		len = strcspn(text, "\n");
+		if (len >= sizeof(line))
+			continue;
+		memcpy(line, text, len);
+		line[len] = '\0';
+		p = strchr(line, ':');
+		if (!p)
+			continue;
+		for (sum = 0, p++;; p = end) {
+			double v = strtod(p, &end);
+
+			if (end == p)
+				break;
+			sum += v;
+		}
+		/* The name is the line's last word. */
+		for (end = line + len; end > line &&
+		     isspace((unsigned char)end[-1]); end--)
+			;
+		*end = '\0';
+		for (name = end; name > line &&
+		     !isspace((unsigned char)name[-1]); name--)
+			;
+		if (strncmp(name, "virtio", 6))
+			continue;
+		if (strstr(name, "-input."))
+			total = rx;
+		else if (strstr(name, "-output."))
+			total = tx;
+		else
+			continue;
+		*total = (isnan(*total) ? 0 : *total) + sum;
+	}
+}
+
+/* ---- counters on the host ----------------------------------------------- */
+
+/*
+ * KVM's counters of the VMs process @pid created, added up (a VMM that
+ * probed with a scratch VM has two directories): 0, or -ENOENT.
+ */
+static int nb_kvm_counts(pid_t pid, double count[NB_C_MAX])
+{
+	char prefix[32], path[PATH_MAX];
+	struct dirent *de;
+	unsigned int i;
+	int found = 0;
+	long long v;
+	DIR *d;
+
+	for (i = 0; i < NB_C_KVM_MAX; i++)
+		count[i] = NAN;
+	d = opendir(NB_KVM_DEBUGFS);
+	if (!d)
+		return -errno;
+	snprintf(prefix, sizeof(prefix), "%d-", pid);
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		found++;
+		for (i = 0; i < NB_C_KVM_MAX; i++) {
+			snprintf(path, sizeof(path), "%s/%s/%s",
+				 NB_KVM_DEBUGFS, de->d_name,
+				 nb_count_names[i]);
+			v = kvnet_read_ll(path);
+			if (v < 0)
+				continue;
+			count[i] = (isnan(count[i]) ? 0 : count[i]) + v;
+		}
+	}
+	closedir(d);
+	return found ? 0 : -ENOENT;
+}
+
+/* ---- KVM's exits by reason ---------------------------------------------- */
+
+/*
+ * A histogram trigger on the kvm:kvm_exit tracepoint counts every exit of
+ * every VM in the test VM by its reason, without the cost of recording
+ * events; only the guest under test runs there.
+ */
+#define NB_EXIT_TRIGGER	"hist:keys=exit_reason:vals=hitcount:size=256"
+#define NB_EXIT_EVENT	"events/kvm/kvm_exit"
+
+struct nb_exit_code {
+	unsigned int code;
+	enum nb_count count;
+};
+
+/* AMD's exit codes (<asm/svm.h>); npf: nested page faults, MMIO. */
+static const struct nb_exit_code nb_svm_exits[] = {
+	{ 0x400, NB_C_EXIT_NPF }, { 0x07c, NB_C_EXIT_MSR },
+	{ 0x078, NB_C_EXIT_HLT }, { 0x060, NB_C_EXIT_INTR },
+	{ 0x061, NB_C_EXIT_INTR }, { 0x064, NB_C_EXIT_VINTR },
+	{ 0x07b, NB_C_EXIT_IO },
+};
+
+/* Intel's basic exit reasons (<asm/vmx.h>); npf: EPT violation, misconfig. */
+static const struct nb_exit_code nb_vmx_exits[] = {
+	{ 48, NB_C_EXIT_NPF }, { 49, NB_C_EXIT_NPF }, { 31, NB_C_EXIT_MSR },
+	{ 32, NB_C_EXIT_MSR }, { 12, NB_C_EXIT_HLT }, { 1, NB_C_EXIT_INTR },
+	{ 2, NB_C_EXIT_INTR }, { 7, NB_C_EXIT_VINTR }, { 30, NB_C_EXIT_IO },
+};
+
+/* The tracepoint's directory once the trigger is set, else "". */
+static char nb_exit_dir[PATH_MAX];
+static const struct nb_exit_code *nb_exit_codes;
+static unsigned int nb_nr_exit_codes;
+
+/* Set the trigger: 0, or -errno with @err saying why not. */
+static int nb_exit_trace_start(char *err, size_t errlen)
+{
+	static const char *const roots[] = {
+		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
+	};
+	char dir[PATH_MAX];
+	unsigned int i;
+	int ret = -ENOENT;
+
+	if (!access("/sys/module/kvm_amd", F_OK)) {
+		nb_exit_codes = nb_svm_exits;
+		nb_nr_exit_codes = ARRAY_SIZE(nb_svm_exits);
+	} else if (!access("/sys/module/kvm_intel", F_OK)) {
+		nb_exit_codes = nb_vmx_exits;
+		nb_nr_exit_codes = ARRAY_SIZE(nb_vmx_exits);
+	} else {
+		nb_errf(err, errlen, "neither kvm_amd nor kvm_intel loaded");
+		return -ENOENT;
+	}
+	/* Our mount namespace has a /sys of its own: tracefs may be absent. */
+	mount("tracefs", roots[0], "tracefs", 0, NULL);
+	for (i = 0; i < ARRAY_SIZE(roots); i++) {
+		snprintf(dir, sizeof(dir), "%s/" NB_EXIT_EVENT, roots[i]);
+		ret = kvnet_write_file(kvnet_fmt("%s/trigger", dir),
+				       NB_EXIT_TRIGGER);
+		if (!ret) {
+			snprintf(nb_exit_dir, sizeof(nb_exit_dir), "%s", dir);
+			return 0;
+		}
+	}
+	nb_errf(err, errlen, "a hist trigger on kvm:kvm_exit: %s",
+		kvnet_errname(-ret));
+	return ret;
+}
+
+static void nb_exit_trace_stop(void)
+{
+	if (!nb_exit_dir[0])
+		return;
+	kvnet_write_file(kvnet_fmt("%s/trigger", nb_exit_dir),
+			 "!" NB_EXIT_TRIGGER);
+	nb_exit_dir[0] = '\0';
+}
+
+/* The exits counted so far, by class, into @count. */
+static void nb_exit_counts(double count[NB_C_MAX])
+{
+	unsigned long long hits;
+	unsigned int code, i;
+	char line[256];
+	FILE *f;
+
+	if (!nb_exit_dir[0])
+		return;
+	f = fopen(kvnet_fmt("%s/hist", nb_exit_dir), "re");
+	if (!f)
+		return;
+	for (i = NB_C_EXIT_FIRST; i <= NB_C_EXIT_OTHER; i++)
+		count[i] = 0;
+	/* "{ exit_reason:       1024 } hitcount:        100" */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "{ exit_reason: %u } hitcount: %llu", &code,
+			   &hits) != 2)
+			continue;
+		for (i = 0; i < nb_nr_exit_codes; i++)
+			if (nb_exit_codes[i].code == code)
+				break;
+		count[i < nb_nr_exit_codes ? nb_exit_codes[i].count :
+		      NB_C_EXIT_OTHER] += hits;
+	}
+	fclose(f);
+}
+
+/* ---- counters on the host, all together ---------------------------------- */
+
+/* What the host can read: KVM's counters, kvnet's. */
+static void nb_host_counts(struct nb_target *t, double count[NB_C_MAX])
+{
+	struct kvnet_vring_stats rx, tx;
+	unsigned int i;
+
+	for (i = 0; i < NB_C_MAX; i++)
+		count[i] = NAN;
+	if (t->cfg->kind == NB_VETH)
+		return;
+	nb_kvm_counts(t->guest.pid, count);
+	nb_exit_counts(count);
+	if (!t->kvnet_dir[0] ||
+	    __kvnet_debugfs_stats(t->kvnet_dir, "rx", &rx) ||
+	    __kvnet_debugfs_stats(t->kvnet_dir, "tx", &tx))
+		return;
+	count[NB_C_KVNET_RX_KICKS] = rx.kicks;
+	count[NB_C_KVNET_TX_KICKS] = tx.kicks;
+	count[NB_C_KVNET_RX_CALLS] = rx.calls;
+	count[NB_C_KVNET_TX_CALLS] = tx.calls;
+}
+
+/* ---- the client's side: a guest, or a network namespace ----------------- */
+
+/* The child that holds the veth client's network namespace. */
+static pid_t nb_hold_netns(void)
+{
+	int pipefd[2];
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ok = !unshare(CLONE_NEWNET);
+		if (write(pipefd[1], &ok, 1) != 1 || !ok)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	if (pid > 0 && (read(pipefd[0], &ok, 1) != 1 || !ok)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -EPERM;
+	}
+	close(pipefd[0]);
+	return pid;
+}
+
+/* The peer's namespace and tap, and a veth to the client's namespace. */
+static int nb_host_setup(struct nb_host *h, char *err, size_t errlen)
+{
+	char out[512];
+	int ret;
+
+	ret = __kvnet_peer_setup(&h->peer, err, errlen);
+	if (ret)
+		return ret;
+	h->veth_holder = nb_hold_netns();
+	if (h->veth_holder < 0) {
+		ret = h->veth_holder;
+		nb_errf(err, errlen, "the veth client's network namespace: %s",
+			kvnet_errname(-ret));
+		return ret;
+	}
+	if (kvnet_run(out, sizeof(out),
+		      "ip link add " NB_VETH_PEER " type veth peer name "
+		      NB_VETH_CLIENT " && ip link set " NB_VETH_CLIENT
+		      " netns %d && ip addr add " NB_VETH_PEER_ADDR "/24 dev "
+		      NB_VETH_PEER " && ip link set " NB_VETH_PEER " up && "
+		      "nsenter --net=/proc/%d/ns/net sh -c 'ip link set lo up"
+		      " && ip addr add " NB_VETH_CLIENT_CIDR " dev "
+		      NB_VETH_CLIENT " && ip link set " NB_VETH_CLIENT " up'",
+		      h->veth_holder, h->veth_holder)) {
+		nb_errf(err, errlen, "veth: %s", out);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void nb_host_teardown(struct nb_host *h)
+{
+	if (h->veth_holder > 0) {
+		kill(h->veth_holder, SIGKILL);
+		waitpid(h->veth_holder, NULL, 0);
+	}
+	h->veth_holder = 0;
+}
+
+/* The command line of kvnet-vmm or QEMU, and the strings it points to. */
+struct nb_argv {
+	char *argv[40];
+	char kernel[PATH_MAX], initrd[PATH_MAX], vmm[PATH_MAX];
+	char net[256], mem[32];
+};
+
+static void nb_vmm_argv(struct nb_target *t, struct nb_argv *a)
+{
+	char **v = a->argv;
+
+	if (t->cfg->kind == NB_KVNET_VMM) {
+		snprintf(a->net, sizeof(a->net), "tap=%s,backend=%s",
+			 t->host->peer.tap, t->cfg->backend);
+		snprintf(a->mem, sizeof(a->mem), "%uM", NB_GUEST_MEM_MIB);
+		*v++ = a->vmm;
+		*v++ = "--kernel";
+		*v++ = a->kernel;
+		*v++ = "--initrd";
+		*v++ = a->initrd;
+		*v++ = "--cpus";
+		*v++ = "1";
+		*v++ = "--mem";
+		*v++ = a->mem;
+		*v++ = "--net";
+		*v++ = a->net;
+		*v++ = "--append";
+		*v++ = NB_GUEST_APPEND;
+		/* Its counters, printed when it exits. */
+		*v++ = "--stats";
+	} else {
+		snprintf(a->net, sizeof(a->net),
+			 "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=on",
+			 t->host->peer.tap);
+		if (t->kvnet_fd >= 0)
+			snprintf(a->net + strlen(a->net),
+				 sizeof(a->net) - strlen(a->net),
+				 ",vhostfd=%d", t->kvnet_fd);
+		snprintf(a->mem, sizeof(a->mem), "%u", NB_GUEST_MEM_MIB);
+		*v++ = NB_QEMU;
+		*v++ = "-L";
+		*v++ = "/usr/share/qemu";
+		*v++ = "-accel";
+		*v++ = "kvm";
+		*v++ = "-cpu";
+		*v++ = "host";
+		*v++ = "-M";
+		*v++ = "q35";
+		*v++ = "-smp";
+		*v++ = "1";
+		*v++ = "-m";
+		*v++ = a->mem;
+		*v++ = "-nodefaults";
+		*v++ = "-no-user-config";
+		*v++ = "-no-reboot";
+		*v++ = "-display";
+		*v++ = "none";
+		*v++ = "-serial";
+		*v++ = "stdio";
+		*v++ = "-kernel";
+		*v++ = a->kernel;
+		*v++ = "-initrd";
+		*v++ = a->initrd;
+		*v++ = "-append";
+		*v++ = "console=ttyS0 panic=-1 " NB_GUEST_APPEND;
+		*v++ = "-netdev";
+		*v++ = a->net;
+		/* No option ROM: the kernel is loaded directly. */
+		*v++ = "-device";
+		*v++ = "virtio-net-pci,netdev=n0,romfile=";
+	}
+	*v = NULL;
+}
+
+/* Boot the guest of @t until its shell answers: 0 or -errno. */
+static int nb_guest_boot(struct nb_target *t, unsigned int boot_ms,
+			 double *boot_s, char *err, size_t errlen)
+{
+	struct nb_argv a;
+	char log[PATH_MAX];
+	uint64_t start;
+	int ret;
+
+	ret = __kvnet_guest_image(a.kernel, a.initrd);
+	if (ret) {
+		nb_errf(err, errlen, "no guest image %s: run make", a.kernel);
+		return ret;
+	}
+	if (snprintf(a.vmm, sizeof(a.vmm), "%s/userspace-vmm/kvnet-vmm",
+		     nb_repo) >= (int)sizeof(a.vmm))
+		return -ENAMETOOLONG;
+	if (t->cfg->kind == NB_KVNET_VMM && access(a.vmm, X_OK)) {
+		nb_errf(err, errlen, "no %s: run make", a.vmm);
+		return -ENOENT;
+	}
+	if (!strcmp(t->cfg->backend, "vhost") &&
+	    access(VHOST_NET_DEV_PATH, R_OK | W_OK)) {
+		ret = -errno;
+		nb_errf(err, errlen, "%s: %s (modprobe vhost_net)",
+			VHOST_NET_DEV_PATH, strerror(errno));
+		return ret;
+	}
+	if (t->cfg->kind == NB_QEMU_VMM && t->cfg->kvnet) {
+		t->kvnet_fd = __kvnet_open_dev(KVNET_DEV_PATH);
+		if (t->kvnet_fd < 0) {
+			ret = t->kvnet_fd;
+			nb_errf(err, errlen, "%s: %s", KVNET_DEV_PATH,
+				kvnet_errname(-ret));
+			return ret;
+		}
+	}
+	nb_vmm_argv(t, &a);
+	snprintf(log, sizeof(log), "/tmp/net_bench-%s-%d.log", t->cfg->name,
+		 getpid());
+	start = kvnet_now_ms();
+	ret = __kvnet_guest_start(&t->guest, log, a.argv, &t->kvnet_fd,
+				  t->kvnet_fd >= 0);
+	if (ret) {
+		nb_errf(err, errlen, "starting %s: %s", a.argv[0],
+			kvnet_errname(-ret));
+		return ret;
+	}
+	t->booted = true;
+	ret = __kvnet_guest_wait_ready(&t->guest, boot_ms);
+	if (ret < 0) {
+		nb_errf(err, errlen, "guest not ready within %u s%s: %s",
+			boot_ms / 1000, boot_ms < NB_BOOT_MS ?
+			" (what the --budget left)" : "", kvnet_errname(-ret));
+		return ret;
+	}
+	*boot_s = (kvnet_now_ms() - start) / 1000.0;
+	if (ret != 1 || strcmp(t->guest.ip, "10.0.0.2/24")) {
+		nb_errf(err, errlen, "guest has %d CPUs and address %s, not "
+			"1 and 10.0.0.2/24", ret, t->guest.ip);
+		return -EPROTO;
+	}
+	if (t->cfg->kvnet &&
+	    !kvnet_wait_until(!__kvnet_debugfs_dir(t->guest.pid, t->kvnet_dir,
+						   sizeof(t->kvnet_dir)),
+			      5000)) {
+		t->kvnet_dir[0] = '\0';
+		nb_errf(err, errlen, "no kvnet device owned by %s (pid %d)",
+			a.argv[0], t->guest.pid);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/*
+ * net_bench's side in the guest, installed once per boot as /tmp/nb.sh,
+ * so that each run sends few bytes through the console: "start CMD..."
+ * runs CMD in the background after a short sleep, its output, exit status
+ * and the virtio-net interrupt counts before and after it in files;
+ * "result" waits for it and prints them between marker lines.
+ */
+#define NB_GUEST_SCRIPT							\
+	"irqs() { grep -E 'virtio[0-9]+-(input|output)' "		\
+	"/proc/interrupts | tr -s ' '; }\n"				\
+	"case $1 in\n"							\
+	"start)\n"							\
+	"shift\n"							\
+	"rm -f /tmp/nb.o /tmp/nb.i0 /tmp/nb.i1 /tmp/nb.rc\n"		\
+	"(usleep %u; irqs >/tmp/nb.i0; \"$@\" >/tmp/nb.o 2>&1; r=$?\n"	\
+	"irqs >/tmp/nb.i1; echo $r >/tmp/nb.r && "			\
+	"mv /tmp/nb.r /tmp/nb.rc) </dev/null >/dev/null 2>&1 &\n"	\
+	";;\n"								\
+	"result)\n"							\
+	"i=0\n"								\
+	"while [ ! -e /tmp/nb.rc ]; do\n"				\
+	"[ $i -ge %u ] && exit 3\n"					\
+	"usleep 100000\n"						\
+	"i=$((i + 1))\n"						\
+	"done\n"							\
+	"echo @o; cat /tmp/nb.o; echo; echo @i0; cat /tmp/nb.i0\n"	\
+	"echo @i1; cat /tmp/nb.i1; echo \"@rc $(cat /tmp/nb.rc)\"\n"	\
+	";;\n"								\
+	"esac\n"
+
+/* @len bytes of @in as base64 into @out (4 * ceil(len / 3) + 1 bytes). */
+static void nb_base64(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < len; i += 3) {
+		v = in[i] << 16;
+		if (i + 1 < len)
+			v |= in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		*out++ = digits[v >> 18 & 63];
+		*out++ = digits[v >> 12 & 63];
+		*out++ = i + 1 < len ? digits[v >> 6 & 63] : '=';
+		*out++ = i + 2 < len ? digits[v & 63] : '=';
+	}
+	*out = '\0';
+}
+
+/* Install NB_GUEST_SCRIPT in the guest (base64: no quoting): 0 or -errno. */
+static int nb_guest_install(struct nb_target *t, char *err, size_t errlen)
+{
+	char script[1024], b64[sizeof(script) / 3 * 4 + 8], out[256];
+	int len, ret;
+
+	len = snprintf(script, sizeof(script), NB_GUEST_SCRIPT,
+		       NB_CLIENT_DELAY_US, NB_RUN_SLACK_MS / 100);
+	if (len < 0 || len >= (int)sizeof(script))
+		return -EOVERFLOW;
+	nb_base64((const unsigned char *)script, len, b64);
+	ret = __kvnet_guest_run(&t->guest, NB_CMD_MS, out, sizeof(out),
+				"echo %s | base64 -d >/tmp/nb.sh", b64);
+	if (ret)
+		nb_errf(err, errlen, "installing /tmp/nb.sh in the guest: %s%s",
+			ret < 0 ? kvnet_errname(-ret) : "failed: ", out);
+	return ret ? (ret < 0 ? ret : -EIO) : 0;
+}
+
+/*
+ * The features the guest's driver negotiated, the network ones by name:
+ * the configurations are compared with the same ones, or the notes say.
+ */
+static void nb_guest_features(struct nb_target *t, char *names, size_t len)
+{
+	static const struct {
+		unsigned int bit;
+		const char *name;
+	} bits[] = {
+		{ VIRTIO_NET_F_CSUM, "csum" },
+		{ VIRTIO_NET_F_GUEST_CSUM, "guest_csum" },
+		{ VIRTIO_NET_F_GUEST_TSO4, "guest_tso4" },
+		{ VIRTIO_NET_F_GUEST_TSO6, "guest_tso6" },
+		{ VIRTIO_NET_F_GUEST_ECN, "guest_ecn" },
+		{ VIRTIO_NET_F_HOST_TSO4, "host_tso4" },
+		{ VIRTIO_NET_F_HOST_TSO6, "host_tso6" },
+		{ VIRTIO_NET_F_HOST_ECN, "host_ecn" },
+		{ VIRTIO_NET_F_MRG_RXBUF, "mrg_rxbuf" },
+		{ VIRTIO_NET_F_CTRL_VQ, "ctrl_vq" },
+		{ VIRTIO_NET_F_MQ, "mq" },
+		{ VIRTIO_RING_F_INDIRECT_DESC, "indirect_desc" },
+		{ VIRTIO_RING_F_EVENT_IDX, "event_idx" },
+		{ VIRTIO_F_VERSION_1, "version_1" },
+	};
+	char out[256], *p;
+	size_t used = 0;
+	unsigned int i;
+
+	names[0] = '\0';
+	/* One character per bit, bit 0 first. */
+	if (__kvnet_guest_run(&t->guest, NB_CMD_MS, out, sizeof(out),
+			      "cat /sys/bus/virtio/devices/virtio*/features"))
+		return;
+	p = out + strspn(out, "\n");
+	if (strspn(p, "01") < 64)
+		return;
+	for (i = 0; i < ARRAY_SIZE(bits); i++)
+		if (p[bits[i].bit] == '1' && used < len)
+			used += snprintf(names + used, len - used, "%s%s",
+					 used ? " " : "", bits[i].name);
+}
+
+/* Set up the client's side of @t: boot its guest, or the veth. */
+static int nb_target_setup(struct nb_target *t, unsigned int boot_ms,
+			   double *boot_s, char *features, size_t featlen,
+			   char *err, size_t errlen)
+{
+	char out[1024];
+	int ret;
+
+	if (t->cfg->kind == NB_VETH)
+		return 0;
+	ret = nb_guest_boot(t, boot_ms, boot_s, err, errlen);
+	if (ret)
+		return ret;
+	/* ARP and a first round trip before anything is measured. */
+	ret = __kvnet_guest_run(&t->guest, NB_CMD_MS, out, sizeof(out),
+				"ping -c 2 -W 5 %s", KVNET_PEER_ADDR);
+	if (ret) {
+		nb_errf(err, errlen, "guest ping: %s: %s",
+			ret < 0 ? kvnet_errname(-ret) : "failed", out);
+		return ret < 0 ? ret : -EIO;
+	}
+	nb_guest_features(t, features, featlen);
+	return nb_guest_install(t, err, errlen);
+}
+
+/* kvnet-vmm's --stats, in its console log once it exited. */
+static void nb_parse_vmm_stats(struct nb_result *r, const char *log_path)
+{
+	unsigned long long pk, by, ki, ca, dr, er, total;
+	char line[1024], q[8];
+	bool in_exits = false;
+	FILE *f;
+
+	r->vmm_rx = r->vmm_tx = (struct nb_vmm_queue){ NAN, NAN, NAN };
+	r->vmm_user_exits = NAN;
+	f = fopen(log_path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "KVM exits by reason:"))
+			in_exits = true;
+		if (in_exits &&
+		    sscanf(line, " total: %llu", &total) == 1) {
+			r->vmm_user_exits = total;
+			in_exits = false;
+		}
+		if (sscanf(line, "net: %7s packets %llu bytes %llu kicks %llu "
+			   "calls %llu dropped %llu errors %llu", q, &pk, &by,
+			   &ki, &ca, &dr, &er) != 7)
+			continue;
+		if (!strcmp(q, "rx"))
+			r->vmm_rx = (struct nb_vmm_queue){ pk, ki, ca };
+		else if (!strcmp(q, "tx"))
+			r->vmm_tx = (struct nb_vmm_queue){ pk, ki, ca };
+	}
+	fclose(f);
+}
+
+/*
+ * QEMU falls back to serving the rings itself when its vhost backend
+ * fails, and says so on stderr, in the console log: the first such line
+ * into @line, or false.
+ */
+static bool nb_qemu_vhost_complaint(const char *log_path, char *line,
+				    size_t len)
+{
+	bool found = false;
+	FILE *f;
+
+	f = fopen(log_path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, len, f))
+		found = !strncmp(line, NB_QEMU ":", strlen(NB_QEMU ":")) &&
+			strstr(line, "vhost");
+	fclose(f);
+	if (found)
+		line[strcspn(line, "\r\n")] = '\0';
+	return found;
+}
+
+/* Power the guest off, take the VMM's counters; @r's error if it failed. */
+static void nb_target_teardown(struct nb_target *t, struct nb_result *r)
+{
+	char line[200];
+	int ret;
+
+	if (t->booted) {
+		ret = __kvnet_guest_poweroff(&t->guest, NB_POWEROFF_MS);
+		if (ret) {
+			if (!r->error[0])
+				nb_errf(r->error, sizeof(r->error),
+					"the guest did not power off: %s",
+					ret < 0 ? kvnet_errname(-ret) :
+					kvnet_fmt("exit status %d", ret));
+			nb_note("%s: the guest did not power off cleanly "
+				"(%s)", t->cfg->name, ret < 0 ?
+				kvnet_errname(-ret) :
+				kvnet_fmt("exit status %d", ret));
+			kvnet_guest_log_tail(&t->guest, NB_CONSOLE_TAIL);
+		}
+		kvnet_guest_close(&t->guest);
+		if (t->cfg->kind == NB_KVNET_VMM)
+			nb_parse_vmm_stats(r, t->guest.log_path);
+		if (t->cfg->kind == NB_QEMU_VMM &&
+		    nb_qemu_vhost_complaint(t->guest.log_path, line,
+					    sizeof(line))) {
+			nb_errf(r->error, sizeof(r->error),
+				"QEMU's vhost backend failed: %s", line);
+			nb_note("%s: %s", t->cfg->name, r->error);
+		}
+		unlink(t->guest.log_path);
+		t->booted = false;
+	}
+	if (t->kvnet_fd >= 0) {
+		close(t->kvnet_fd);
+		t->kvnet_fd = -1;
+	}
+}
+
+/* ---- one run ------------------------------------------------------------ */
+
+/* Start @cmd in the guest (/tmp/nb.sh start): 0 or -errno. */
+static int nb_guest_launch(struct nb_target *t, const char *cmd, char *err,
+			   size_t errlen)
+{
+	char out[512];
+	int ret;
+
+	ret = __kvnet_guest_run(&t->guest, NB_CMD_MS, out, sizeof(out),
+				"sh /tmp/nb.sh start %s", cmd);
+	if (ret)
+		nb_errf(err, errlen, "starting the client in the guest: %s%s",
+			ret < 0 ? kvnet_errname(-ret) : "failed: ", out);
+	return ret ? (ret < 0 ? ret : -EIO) : 0;
+}
+
+/*
+ * Wait for the guest's client to end and take what it left (/tmp/nb.sh
+ * result): its output (in @out, *@tool_out where it starts), exit status
+ * and the interrupts it saw. The exit status, or -errno.
+ */
+static int nb_guest_collect(struct nb_target *t, char *out, size_t outlen,
+			    char **tool_out, double count[NB_C_MAX])
+{
+	double rx0, tx0, rx1, tx1;
+	char *o, *i0, *i1, *rc;
+	int ret, status;
+
+	*tool_out = out;
+	ret = __kvnet_guest_run(&t->guest, NB_RUN_SLACK_MS + 5000, out, outlen,
+				"sh /tmp/nb.sh result");
+	if (ret)
+		return ret < 0 ? ret : -ETIMEDOUT;
+	o = strstr(out, "@o\n");
+	i0 = strstr(out, "\n@i0\n");
+	i1 = strstr(out, "\n@i1\n");
+	rc = strstr(out, "\n@rc ");
+	if (!o || !i0 || !i1 || !rc || i0 < o || i1 < i0 || rc < i1)
+		return -EPROTO;
+	*tool_out = o + 3;
+	status = atoi(rc + 5);
+	*rc = *i1 = *i0 = '\0';
+	nb_parse_irqs(i0 + 5, &rx0, &tx0);
+	nb_parse_irqs(i1 + 5, &rx1, &tx1);
+	count[NB_C_GUEST_IRQ_RX] = rx1 - rx0;
+	count[NB_C_GUEST_IRQ_TX] = tx1 - tx0;
+	return status;
+}
+
+/*
+ * The client's command line for @test, @secs long, against the peer at
+ * @addr; the tool in @dir, or found in PATH.
+ */
+static const char *nb_client_cmd(const struct nb_test *test, double secs,
+				 const char *dir, const char *addr)
+{
+	return kvnet_fmt("%s%s%s -c %s -l %.1f -j%s", dir ? dir : "",
+			 dir ? "/" : "", test->tool, addr, secs, test->flags);
+}
+
+/* Fill the metrics of @s from the client's JSON in @text. */
+static int nb_sample_parse(struct nb_sample *s, const struct nb_test *test,
+			   const char *text)
+{
+	const char *json = nb_json_line(text, test->name);
+	unsigned int i;
+
+	if (!json)
+		return -EPROTO;
+	if (test == &nb_tests[NB_TEST_RR]) {
+		s->m[NB_M_RATE] = nb_json_num(json, "trans_per_s");
+		s->m[NB_M_P50] = nb_json_num(json, "p50_us");
+		s->m[NB_M_P99] = nb_json_num(json, "p99_us");
+		s->units = nb_json_num(json, "transactions");
+	} else {
+		s->m[NB_M_RATE] = nb_json_num(json, "gbps");
+		s->units = nb_json_num(json, "received_bytes") / 65536;
+	}
+	if (isnan(s->m[NB_M_RATE]) || !(s->units > 0))
+		return -EPROTO;
+	for (i = 0; i < NB_C_MAX; i++)
+		s->m[NB_M_COUNT + i] = s->count[i] / s->units;
+	s->m[NB_M_GUEST_IRQS] = (s->count[NB_C_GUEST_IRQ_RX] +
+				 s->count[NB_C_GUEST_IRQ_TX]) / s->units;
+	s->m[NB_M_KICKS] = (s->count[NB_C_KVNET_RX_KICKS] +
+			    s->count[NB_C_KVNET_TX_KICKS]) / s->units;
+	s->m[NB_M_CALLS] = (s->count[NB_C_KVNET_RX_CALLS] +
+			    s->count[NB_C_KVNET_TX_CALLS]) / s->units;
+	return 0;
+}
+
+/*
+ * netperf's @test between the veth namespaces, for comparison: its rate
+ * (trans/s, or Gbit/s), NAN on any failure.
+ */
+static double nb_netperf(struct nb_target *t, const struct nb_test *test,
+			 double secs)
+{
+	struct kvnet_host_cmd server;
+	char out[1024], *last;
+	double v;
+
+	if (__kvnet_host_spawn(&server, "exec netserver -D"))
+		return NAN;
+	kvnet_sleep_ms(300);
+	if (kvnet_run(out, sizeof(out),
+		      "nsenter --net=/proc/%d/ns/net netperf -P 0 -H %s -l %u"
+		      " -t %s -- -o THROUGHPUT,THROUGHPUT_UNITS",
+		      t->host->veth_holder, NB_VETH_PEER_ADDR,
+		      (unsigned int)(secs + 0.5), test->netperf)) {
+		v = NAN;
+	} else {
+		last = strrchr(out, '\n');
+		last = last && last[1] ? last + 1 : out;
+		v = strtod(last, NULL);
+		/* netperf's streams report 10^6 bits/s. */
+		if (strstr(last, "10^6bits"))
+			v /= 1000;
+	}
+	__kvnet_host_collect(&server, 0, NULL, 0);
+	return v;
+}
+
+/* Whether something in this network namespace listens on TCP @port. */
+static bool nb_tcp_listening(unsigned int port)
+{
+	static const char *const files[] = {
+		"/proc/net/tcp", "/proc/net/tcp6",
+	};
+	unsigned int i, lport, state;
+	bool found = false;
+	char line[256];
+	FILE *f;
+
+	for (i = 0; i < ARRAY_SIZE(files) && !found; i++) {
+		f = fopen(files[i], "re");
+		if (!f)
+			continue;
+		/* "sl local_address rem_address st ...", hex; 0A: LISTEN. */
+		while (!found && fgets(line, sizeof(line), f))
+			found = sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*s %x",
+				       &lport, &state) == 2 &&
+				lport == port && state == 0x0a;
+		fclose(f);
+	}
+	return found;
+}
+
+/* One run of @test: the sample, s->ok and s->error saying how it went. */
+static void nb_run_once(struct nb_target *t, const struct nb_test *test,
+			double secs, struct nb_sample *s)
+{
+	unsigned int timeout = secs * 1000 + NB_RUN_SLACK_MS, i;
+	struct kvnet_host_cmd server, client;
+	double before[NB_C_MAX], after[NB_C_MAX];
+	char sout[1024], cout[4096], line[120], *tool_out = cout;
+	const char *cmd;
+	int sret, cret, ret;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < NB_M_MAX; i++)
+		s->m[i] = NAN;
+	s->netperf_rate = NAN;
+	ret = __kvnet_host_spawn(&server, "exec %s/%s -s -1 -j", nb_tool_dir,
+				 test->tool);
+	if (ret) {
+		nb_errf(s->error, sizeof(s->error), "server: %s",
+			kvnet_errname(-ret));
+		return;
+	}
+	/*
+	 * The client gives up after 5 s of refused connections: a server
+	 * that a loaded machine starts late must not make that happen.
+	 */
+	if (!kvnet_wait_until(nb_tcp_listening(test->port), NB_CMD_MS)) {
+		__kvnet_host_collect(&server, 0, sout, sizeof(sout));
+		nb_errf(s->error, sizeof(s->error),
+			"the server does not listen on port %u: %s",
+			test->port, nb_first_line(sout, line, sizeof(line)));
+		return;
+	}
+	if (t->cfg->kind == NB_VETH) {
+		cmd = nb_client_cmd(test, secs, nb_tool_dir,
+				    NB_VETH_PEER_ADDR);
+		ret = __kvnet_host_spawn(&client, "exec nsenter "
+					 "--net=/proc/%d/ns/net %s",
+					 t->host->veth_holder, cmd);
+		if (ret)
+			nb_errf(s->error, sizeof(s->error), "client: %s",
+				kvnet_errname(-ret));
+	} else {
+		ret = nb_guest_launch(t, nb_client_cmd(test, secs, NULL,
+						       KVNET_PEER_ADDR),
+				      s->error, sizeof(s->error));
+	}
+	if (ret) {
+		__kvnet_host_collect(&server, 0, NULL, 0);
+		return;
+	}
+	nb_host_counts(t, before);
+	/* The server ends with the test: the window closes at once. */
+	sret = __kvnet_host_collect(&server, timeout, sout, sizeof(sout));
+	nb_host_counts(t, after);
+	for (i = 0; i < NB_C_MAX; i++)
+		s->count[i] = after[i] - before[i];
+
+	if (t->cfg->kind == NB_VETH)
+		cret = __kvnet_host_collect(&client, NB_RUN_SLACK_MS, cout,
+					    sizeof(cout));
+	else
+		cret = nb_guest_collect(t, cout, sizeof(cout), &tool_out,
+					s->count);
+	if (cret) {
+		nb_errf(s->error, sizeof(s->error), "client: %s: %s",
+			cret < 0 ? kvnet_errname(-cret) :
+			kvnet_fmt("exit status %d", cret),
+			nb_first_line(tool_out, line, sizeof(line)));
+		return;
+	}
+	if (sret) {
+		nb_errf(s->error, sizeof(s->error), "server: %s: %s",
+			sret < 0 ? kvnet_errname(-sret) :
+			kvnet_fmt("exit status %d", sret),
+			nb_first_line(sout, line, sizeof(line)));
+		return;
+	}
+	if (nb_sample_parse(s, test, tool_out)) {
+		nb_errf(s->error, sizeof(s->error), "no result in: %s",
+			nb_first_line(tool_out, line, sizeof(line)));
+		return;
+	}
+	s->ok = true;
+}
+
+/* ---- a configuration ---------------------------------------------------- */
+
+/* Milliseconds left of the --budget (UINT64_MAX: none). */
+static uint64_t nb_ms_left(void)
+{
+	uint64_t now = kvnet_now_ms();
+
+	if (!nb_deadline_ms)
+		return UINT64_MAX;
+	return now < nb_deadline_ms ? nb_deadline_ms - now : 0;
+}
+
+/* What one round of the tests takes, about. */
+static uint64_t nb_round_ms(const struct nb_opts *o)
+{
+	return NB_TEST_MAX * (o->secs * 1000 + NB_RUN_OVERHEAD_MS);
+}
+
+static void nb_print_sample(const struct nb_config *cfg,
+			    const struct nb_test *test, unsigned int rep,
+			    const struct nb_sample *s)
+{
+	bool rr = test == &nb_tests[NB_TEST_RR];
+	char counts[160] = "";
+
+	if (!s->ok) {
+		nb_note("%s %s #%u: failed: %s", cfg->name, test->name,
+			rep + 1, s->error);
+		return;
+	}
+	if (!isnan(s->m[NB_M_COUNT + NB_C_EXITS]))
+		nb_errf(counts, sizeof(counts),
+			"; per %s %.2f exits, %.2f guest irqs", test->unit,
+			s->m[NB_M_COUNT + NB_C_EXITS], s->m[NB_M_GUEST_IRQS]);
+	nb_note("%s %s #%u: %.*f %s%s, %.0f %s%s", cfg->name, test->name,
+		rep + 1, rr ? 0 : 3, s->m[NB_M_RATE], test->rate_unit,
+		rr ? kvnet_fmt(" (p50 %.0f us, p99 %.0f us)", s->m[NB_M_P50],
+			       s->m[NB_M_P99]) : "",
+		s->units, rr ? "transactions" : "x 64 KiB", counts);
+	if (!isnan(s->netperf_rate))
+		nb_note("%s %s #%u: netperf says %.*f %s", cfg->name,
+			test->name, rep + 1, rr ? 0 : 3, s->netperf_rate,
+			test->rate_unit);
+}
+
+static void nb_config_run(struct nb_result *r, const struct nb_host *host,
+			  const struct nb_opts *o)
+{
+	struct nb_target t = { .cfg = r->cfg, .host = host, .kvnet_fd = -1 };
+	uint64_t boot_ms = NB_BOOT_MS, left = nb_ms_left();
+	unsigned int rep, i;
+	int ret;
+
+	/* A boot that would leave no time for a round is not worth it. */
+	if (left < UINT64_MAX) {
+		left = left > nb_round_ms(o) + NB_USUAL_POWEROFF_MS ?
+		       left - nb_round_ms(o) - NB_USUAL_POWEROFF_MS : 0;
+		if (left < boot_ms)
+			boot_ms = left;
+	}
+	if (r->cfg->kind != NB_VETH && boot_ms < NB_MIN_BOOT_MS) {
+		nb_errf(r->error, sizeof(r->error),
+			"not run: out of time (--budget)");
+		nb_note("%s: %s", r->cfg->name, r->error);
+		return;
+	}
+	nb_note("%s: setting up", r->cfg->name);
+	r->ran = true;
+	ret = nb_target_setup(&t, boot_ms, &r->boot_s, r->features,
+			      sizeof(r->features), r->error, sizeof(r->error));
+	if (ret) {
+		nb_note("%s: failed: %s", r->cfg->name, r->error);
+		if (t.booted)
+			kvnet_guest_log_tail(&t.guest, NB_CONSOLE_TAIL);
+		goto out;
+	}
+	if (t.booted)
+		nb_note("%s: guest ready after %.1f s, features: %s",
+			r->cfg->name, r->boot_s,
+			r->features[0] ? r->features : "unknown");
+	for (rep = 0; rep < o->reps; rep++) {
+		if (nb_ms_left() < nb_round_ms(o) + NB_USUAL_POWEROFF_MS) {
+			nb_errf(r->error, sizeof(r->error),
+				"%u of %u rounds: out of time (--budget)",
+				rep, o->reps);
+			nb_note("%s: %s", r->cfg->name, r->error);
+			break;
+		}
+		for (i = 0; i < NB_TEST_MAX; i++) {
+			struct nb_sample *s = &r->samples[i][rep];
+
+			nb_run_once(&t, &nb_tests[i], o->secs, s);
+			if (nb_have_netperf && t.cfg->kind == NB_VETH &&
+			    !rep)
+				s->netperf_rate = nb_netperf(&t, &nb_tests[i],
+							     o->secs);
+			nb_print_sample(r->cfg, &nb_tests[i], rep, s);
+		}
+		r->reps_done = rep + 1;
+		/* A guest that died takes every later run with it. */
+		if (t.booted &&
+		    __kvnet_guest_wait_exit(&t.guest, 0) != -ETIMEDOUT) {
+			nb_errf(r->error, sizeof(r->error),
+				"the guest's VMM exited during the runs");
+			kvnet_guest_log_tail(&t.guest, NB_CONSOLE_TAIL);
+			break;
+		}
+	}
+out:
+	nb_target_teardown(&t, r);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+static int nb_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void nb_stats(struct nb_result *r)
+{
+	double v[NB_MAX_REPS];
+	unsigned int t, m, i, n;
+
+	for (t = 0; t < NB_TEST_MAX; t++)
+		for (m = 0; m < NB_M_MAX; m++) {
+			struct nb_stat *st = &r->stats[t][m];
+
+			for (i = n = 0; i < r->reps_done; i++) {
+				const struct nb_sample *s = &r->samples[t][i];
+
+				if (s->ok && !isnan(s->m[m]))
+					v[n++] = s->m[m];
+			}
+			st->n = n;
+			if (!n) {
+				st->med = st->min = st->max = NAN;
+				continue;
+			}
+			qsort(v, n, sizeof(v[0]), nb_cmp_double);
+			st->min = v[0];
+			st->max = v[n - 1];
+			st->med = n % 2 ? v[n / 2] :
+				  (v[n / 2 - 1] + v[n / 2]) / 2;
+		}
+}
+
+/* @r's median of metric @m of test @t over its baseline's; NAN if none. */
+static double nb_ratio(const struct nb_result *res, const struct nb_result *r,
+		       unsigned int t, unsigned int m)
+{
+	const struct nb_result *base;
+
+	if (r->cfg->baseline < 0)
+		return NAN;
+	base = &res[r->cfg->baseline];
+	if (!(base->stats[t][m].med > 0))
+		return NAN;
+	return r->stats[t][m].med / base->stats[t][m].med;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+/*
+ * A number (never negative) in @width columns, with as many decimals as
+ * suit its size.
+ */
+static void nb_print_num(double v, int width)
+{
+	if (isnan(v))
+		printf(" %*s", width, "-");
+	else if (v >= 1000)
+		printf(" %*.0f", width, v);
+	else if (v >= 10)
+		printf(" %*.1f", width, v);
+	else
+		printf(" %*.*f", width, v >= 1 ? 2 : 3, v);
+}
+
+static const char *nb_spread(const struct nb_stat *st, bool gbps)
+{
+	if (!st->n)
+		return "-";
+	if (gbps)
+		return kvnet_fmt("%.3f [%.3f..%.3f]", st->med, st->min,
+				 st->max);
+	return kvnet_fmt("%.0f [%.0f..%.0f]", st->med, st->min, st->max);
+}
+
+/* KVM's exits by reason, per unit: a row per test and configuration. */
+static void nb_print_exit_table(const struct nb_result *res)
+{
+	static const char *const heads[] = {
+		"npf", "msr", "hlt", "intr", "vintr", "io", "other",
+	};
+	unsigned int t, c, k;
+	bool head = false;
+
+	static_assert(ARRAY_SIZE(heads) ==
+		      NB_C_EXIT_OTHER - NB_C_EXIT_FIRST + 1,
+		      "a column per class of exits");
+	for (t = 0; t < NB_TEST_MAX; t++)
+		for (c = 0; c < NB_CFG_MAX; c++) {
+			const struct nb_stat *st =
+				res[c].stats[t] + NB_M_COUNT + NB_C_EXIT_FIRST;
+
+			if (!res[c].selected || !st->n)
+				continue;
+			if (!head) {
+				printf("\nKVM exits by reason, per transaction "
+				       "(TCP_RR) or 64 KiB (streams)\n");
+				printf("%-11s %-16s", "test", "config");
+				for (k = 0; k < ARRAY_SIZE(heads); k++)
+					printf(" %6s", heads[k]);
+				printf("\n");
+				head = true;
+			}
+			printf("%-11s %-16s", nb_tests[t].name,
+			       res[c].cfg->name);
+			for (k = 0; k < ARRAY_SIZE(heads); k++)
+				nb_print_num(st[k].med, 6);
+			printf("\n");
+		}
+}
+
+static const char *nb_ratio_str(double ratio)
+{
+	return isnan(ratio) ? "-" : kvnet_fmt("%.2fx", ratio);
+}
+
+/*
+ * A row of test @t's table: @name, @rate, then the latencies (TCP_RR) and
+ * the counts, @r's medians or (@ratio) their ratios to its baseline's.
+ */
+static void nb_print_row(const struct nb_result *res,
+			 const struct nb_result *r, unsigned int t,
+			 bool ratio, const char *name, const char *rate)
+{
+	static const enum nb_metric latencies[] = { NB_M_P50, NB_M_P99 };
+	enum nb_metric m;
+	unsigned int k;
+
+	printf("%-16s %-26s", name, rate);
+	for (k = 0; t == NB_TEST_RR && k < ARRAY_SIZE(latencies); k++)
+		nb_print_num(ratio ? nb_ratio(res, r, t, latencies[k]) :
+			     r->stats[t][latencies[k]].med, 7);
+	for (k = 0; k < ARRAY_SIZE(nb_count_columns); k++) {
+		m = nb_count_columns[k].metric;
+		nb_print_num(ratio ? nb_ratio(res, r, t, m) :
+			     r->stats[t][m].med, 6);
+	}
+	printf("\n");
+}
+
+static void nb_print_table(const struct nb_result *res,
+			   const struct nb_opts *o)
+{
+	const struct nb_result *r, *base;
+	unsigned int t, c, k;
+
+	for (t = 0; t < NB_TEST_MAX; t++) {
+		const struct nb_test *test = &nb_tests[t];
+		bool rr = t == NB_TEST_RR;
+
+		printf("%s%s\n", t ? "\n" : "", test->title);
+		printf("%-16s %-26s", "config",
+		       kvnet_fmt("%s [min..max]", test->rate_unit));
+		if (rr)
+			printf(" %7s %7s", "p50 us", "p99 us");
+		for (k = 0; k < ARRAY_SIZE(nb_count_columns); k++)
+			printf(" %6s", nb_count_columns[k].head);
+		printf("\n");
+		for (c = 0; c < NB_CFG_MAX; c++) {
+			r = &res[c];
+			if (r->selected)
+				nb_print_row(res, r, t, false, r->cfg->name,
+					     r->stats[t][NB_M_RATE].n ?
+					     nb_spread(&r->stats[t][NB_M_RATE],
+						       !rr) : "failed");
+		}
+		for (c = 0; c < NB_CFG_MAX; c++) {
+			r = &res[c];
+			if (!r->selected || r->cfg->baseline < 0)
+				continue;
+			base = &res[r->cfg->baseline];
+			if (base->selected)
+				nb_print_row(res, r, t, true,
+					     kvnet_fmt("%s/%s", r->cfg->name,
+						       base->cfg->backend),
+					     nb_ratio_str(nb_ratio(res, r, t,
+								   NB_M_RATE)));
+		}
+	}
+	nb_print_exit_table(res);
+	printf("\nMedians of %u run%s of %.1f s, counts per transaction "
+	       "(TCP_RR) or per 64 KiB received:\n"
+	       "  exits halts injs emul  KVM's exits, HLT exits, injected "
+	       "interrupts, emulated\n"
+	       "                         instructions (on AMD: MMIO the "
+	       "kernel handled, notifies)\n"
+	       "  g-irqs                 the guest's virtio-net interrupts "
+	       "(its /proc/interrupts)\n"
+	       "  kicks calls            kvnet's, both queues (debugfs)\n"
+	       "  npf msr hlt intr vintr io  exits by reason: nested page "
+	       "fault (MMIO), MSR,\n"
+	       "                         HLT, host interrupt, interrupt "
+	       "window, port I/O\n"
+	       "  X/vhost                X's medians over vhost-net's, the "
+	       "same VMM\n",
+	       o->reps, o->reps > 1 ? "s" : "", o->secs);
+	for (c = 0; c < NB_CFG_MAX; c++) {
+		const struct nb_result *r = &res[c];
+
+		if (!r->selected)
+			continue;
+		if (r->error[0])
+			printf("%s: %s\n", r->cfg->name, r->error);
+		for (t = 0; t < NB_TEST_MAX; t++)
+			for (k = 0; k < r->reps_done; k++)
+				if (!r->samples[t][k].ok)
+					printf("%s: %s run %u failed: %s\n",
+					       r->cfg->name, nb_tests[t].name,
+					       k + 1, r->samples[t][k].error);
+		if (r->features[0])
+			printf("%s: guest features %s%s\n", r->cfg->name,
+			       r->features,
+			       r->cfg->baseline >= 0 &&
+			       res[r->cfg->baseline].features[0] &&
+			       strcmp(r->features,
+				      res[r->cfg->baseline].features) ?
+			       kvnet_fmt(" (not %s's!)",
+					 res[r->cfg->baseline].cfg->name) :
+			       "");
+		if (r->cfg->kind != NB_KVNET_VMM || !r->ran)
+			continue;
+		if (isnan(r->vmm_rx.packets)) {
+			printf("%s: kvnet-vmm --stats: no queue counters "
+			       "(backend %s)\n", r->cfg->name,
+			       r->cfg->backend);
+			continue;
+		}
+		printf("%s: kvnet-vmm --stats, the whole session: rx %.0f "
+		       "packets, %.3f kicks and %.3f calls per packet; tx "
+		       "%.0f packets, %.3f kicks and %.3f calls per packet\n",
+		       r->cfg->name, r->vmm_rx.packets,
+		       r->vmm_rx.kicks / r->vmm_rx.packets,
+		       r->vmm_rx.calls / r->vmm_rx.packets, r->vmm_tx.packets,
+		       r->vmm_tx.kicks / r->vmm_tx.packets,
+		       r->vmm_tx.calls / r->vmm_tx.packets);
+	}
+	if (!nb_have_netperf)
+		printf("netperf: not on PATH (not in Debian), not run\n");
+}
+
+/*
+ * The data of the ratio chart, for gnuplot: a row per metric, a column
+ * per configuration that has a baseline; "?" where there is no ratio.
+ */
+static void nb_print_plot(const struct nb_result *res)
+{
+	static const struct {
+		unsigned int test;
+		enum nb_metric metric;
+		const char *label;
+	} rows[] = {
+		{ NB_TEST_RR, NB_M_RATE, "RR rate" },
+		{ NB_TEST_STREAM, NB_M_RATE, "STREAM rate" },
+		{ NB_TEST_MAERTS, NB_M_RATE, "MAERTS rate" },
+		{ NB_TEST_RR, NB_M_P99, "RR p99" },
+		{ NB_TEST_RR, NB_M_COUNT + NB_C_EXITS, "RR exits" },
+		{ NB_TEST_STREAM, NB_M_COUNT + NB_C_EXITS, "STREAM exits" },
+		{ NB_TEST_MAERTS, NB_M_COUNT + NB_C_EXITS, "MAERTS exits" },
+		{ NB_TEST_RR, NB_M_GUEST_IRQS, "RR g-irqs" },
+	};
+	bool col[NB_CFG_MAX] = { false };
+	unsigned int i, c, ncols = 0;
+	double v;
+
+	/* Only configurations with a ratio: gnuplot warns of empty ones. */
+	for (c = 0; c < NB_CFG_MAX; c++)
+		for (i = 0; i < ARRAY_SIZE(rows) && res[c].selected; i++)
+			if (!isnan(nb_ratio(res, &res[c], rows[i].test,
+					    rows[i].metric)))
+				col[c] = true;
+	for (c = 0; c < NB_CFG_MAX; c++)
+		ncols += col[c];
+	if (!ncols)
+		return;
+	printf("metric");
+	for (c = 0; c < NB_CFG_MAX; c++)
+		if (col[c])
+			printf("\t%s/%s", res[c].cfg->name,
+			       res[res[c].cfg->baseline].cfg->backend);
+	printf("\n");
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		printf("%s", rows[i].label);
+		for (c = 0; c < NB_CFG_MAX; c++) {
+			if (!col[c])
+				continue;
+			v = nb_ratio(res, &res[c], rows[i].test,
+				     rows[i].metric);
+			if (isnan(v))
+				printf("\t?");
+			else
+				printf("\t%.4f", v);
+		}
+		printf("\n");
+	}
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static void nb_json_num_out(FILE *f, const char *key, double v, bool comma)
+{
+	if (isnan(v) || isinf(v))
+		fprintf(f, "\"%s\":null%s", key, comma ? "," : "");
+	else
+		fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
+}
+
+/* A string with JSON's escapes for quotes, backslashes and controls. */
+static void nb_json_str_out(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void nb_json_sample(FILE *f, const struct nb_sample *s)
+{
+	unsigned int i;
+
+	fprintf(f, "{\"ok\":%s,", s->ok ? "true" : "false");
+	if (!s->ok) {
+		fprintf(f, "\"error\":");
+		nb_json_str_out(f, s->error);
+		fprintf(f, "}");
+		return;
+	}
+	nb_json_num_out(f, "rate", s->m[NB_M_RATE], true);
+	nb_json_num_out(f, "p50_us", s->m[NB_M_P50], true);
+	nb_json_num_out(f, "p99_us", s->m[NB_M_P99], true);
+	nb_json_num_out(f, "units", s->units, true);
+	if (!isnan(s->netperf_rate))
+		nb_json_num_out(f, "netperf_rate", s->netperf_rate, true);
+	fprintf(f, "\"counts\":{");
+	for (i = 0; i < NB_C_MAX; i++)
+		nb_json_num_out(f, nb_count_names[i], s->count[i],
+				i + 1 < NB_C_MAX);
+	fprintf(f, "}}");
+}
+
+static void nb_json_test(FILE *f, const struct nb_result *res,
+			 const struct nb_result *r, unsigned int t)
+{
+	const struct nb_test *test = &nb_tests[t];
+	unsigned int i, m;
+
+	fprintf(f, "\"%s\":{\"rate_unit\":\"%s\",\"per\":\"%s\",\"runs\":[",
+		test->name, test->rate_unit, test->unit);
+	for (i = 0; i < r->reps_done; i++) {
+		fprintf(f, "%s\n      ", i ? "," : "");
+		nb_json_sample(f, &r->samples[t][i]);
+	}
+	fprintf(f, "],\n     \"median\":{");
+	for (m = 0; m < NB_M_MAX; m++)
+		nb_json_num_out(f, nb_metric_name(m), r->stats[t][m].med,
+				m + 1 < NB_M_MAX);
+	fprintf(f, "},\n     \"min\":{");
+	for (m = 0; m < NB_M_MAX; m++)
+		nb_json_num_out(f, nb_metric_name(m), r->stats[t][m].min,
+				m + 1 < NB_M_MAX);
+	fprintf(f, "},\n     \"max\":{");
+	for (m = 0; m < NB_M_MAX; m++)
+		nb_json_num_out(f, nb_metric_name(m), r->stats[t][m].max,
+				m + 1 < NB_M_MAX);
+	fprintf(f, "}");
+	if (r->cfg->baseline >= 0) {
+		fprintf(f, ",\n     \"ratio_to\":\"%s\",\"ratio\":{",
+			res[r->cfg->baseline].cfg->name);
+		for (m = 0; m < NB_M_MAX; m++)
+			nb_json_num_out(f, nb_metric_name(m),
+					nb_ratio(res, r, t, m),
+					m + 1 < NB_M_MAX);
+		fprintf(f, "}");
+	}
+	fprintf(f, "}");
+}
+
+static void nb_json_vmm_queue(FILE *f, const char *name,
+			      const struct nb_vmm_queue *q, bool comma)
+{
+	fprintf(f, "\"%s\":{", name);
+	nb_json_num_out(f, "packets", q->packets, true);
+	nb_json_num_out(f, "kicks", q->kicks, true);
+	nb_json_num_out(f, "calls", q->calls, false);
+	fprintf(f, "}%s", comma ? "," : "");
+}
+
+static void nb_json(FILE *f, const struct nb_result *res,
+		    const struct nb_opts *o, const char *date)
+{
+	struct utsname u;
+	unsigned int c, t;
+	bool first = true;
+
+	uname(&u);
+	fprintf(f, "{\"tool\":\"net_bench\",\"date\":\"%s\","
+		"\"kernel\":\"%s\",\n"
+		" \"quick\":%s,\"duration_s\":%.1f,\"repetitions\":%u,\n"
+		" \"guest\":{\"cpus\":1,\"mem_mib\":%u,\"queue_pairs\":1},\n"
+		" \"netperf\":%s,\n \"configs\":[", date, u.release,
+		o->quick ? "true" : "false", o->secs, o->reps,
+		NB_GUEST_MEM_MIB, nb_have_netperf ? "true" : "false");
+	for (c = 0; c < NB_CFG_MAX; c++) {
+		const struct nb_result *r = &res[c];
+
+		if (!r->selected)
+			continue;
+		fprintf(f, "%s\n  {\"name\":\"%s\",\"ran\":%s,\"error\":",
+			first ? "" : ",", r->cfg->name,
+			r->ran ? "true" : "false");
+		first = false;
+		if (r->error[0])
+			nb_json_str_out(f, r->error);
+		else
+			fprintf(f, "null");
+		fprintf(f, ",");
+		nb_json_num_out(f, "boot_s", r->ran && r->cfg->kind != NB_VETH ?
+				r->boot_s : NAN, true);
+		fprintf(f, "\"rounds\":%u,\"guest_features\":", r->reps_done);
+		nb_json_str_out(f, r->features);
+		fprintf(f, ",");
+		if (r->cfg->kind == NB_KVNET_VMM && r->ran) {
+			fprintf(f, "\n   \"vmm_stats\":{");
+			nb_json_vmm_queue(f, "rx", &r->vmm_rx, true);
+			nb_json_vmm_queue(f, "tx", &r->vmm_tx, true);
+			nb_json_num_out(f, "user_exits", r->vmm_user_exits,
+					false);
+			fprintf(f, "},");
+		}
+		fprintf(f, "\n   \"tests\":{");
+		for (t = 0; t < NB_TEST_MAX; t++) {
+			fprintf(f, "%s\n    ", t ? "," : "");
+			nb_json_test(f, res, r, t);
+		}
+		fprintf(f, "}}");
+	}
+	fprintf(f, "]}\n");
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void nb_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: net_bench [-q] [-l SECS] [-n RUNS] [-c CONFIG,...] "
+		"[-j PATH|-] [-b SECS]\n"
+		"  -q, --quick       one run of 2 s per test (-l and -n "
+		"given later win)\n"
+		"  -l, --length SECS each run's duration (default 5)\n"
+		"  -n, --runs N      runs per test, the median reported "
+		"(default 3, at most %u)\n"
+		"  -c, --configs L   of veth, vmm-user, vmm-vhost, vmm-kvnet, "
+		"qemu-vhost, qemu-kvnet\n"
+		"                    (default all)\n"
+		"  -j, --json PATH   the JSON there, or between marker lines "
+		"on stdout with -\n"
+		"  -b, --budget SECS skip what would not end within SECS\n"
+		"Runs in the test VM as root (kvnet loaded, nested KVM); "
+		"see README.md,\n\"Guest benchmarks\". Exit status: 0 if "
+		"every run of every configuration\nworked, 1 if not, 2 bad "
+		"usage.\n", NB_MAX_REPS);
+}
+
+static int nb_select_configs(struct nb_result *res, char *list)
+{
+	char *name, *save;
+	unsigned int c;
+
+	for (c = 0; c < NB_CFG_MAX; c++)
+		res[c].selected = false;
+	for (name = strtok_r(list, ",", &save); name;
+	     name = strtok_r(NULL, ",", &save)) {
+		for (c = 0; c < NB_CFG_MAX; c++)
+			if (!strcmp(name, nb_configs[c].name))
+				break;
+		if (c == NB_CFG_MAX) {
+			fprintf(stderr, "net_bench: no configuration '%s'\n",
+				name);
+			return -EINVAL;
+		}
+		res[c].selected = true;
+	}
+	return 0;
+}
+
+static int nb_parse_opts(int argc, char **argv, struct nb_opts *o,
+			 struct nb_result *res)
+{
+	static const struct option longopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "length", required_argument, NULL, 'l' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "configs", required_argument, NULL, 'c' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	char *end;
+	int opt;
+
+	*o = (struct nb_opts){ .secs = 5, .reps = 3 };
+	while ((opt = getopt_long(argc, argv, "ql:n:c:j:b:h", longopts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			o->quick = true;
+			o->secs = 2;
+			o->reps = 1;
+			break;
+		case 'l':
+			o->secs = strtod(optarg, &end);
+			if (*end || !(o->secs >= 0.5 && o->secs <= 600))
+				goto bad;
+			break;
+		case 'n':
+			o->reps = strtoul(optarg, &end, 10);
+			if (*end || !o->reps || o->reps > NB_MAX_REPS)
+				goto bad;
+			break;
+		case 'c':
+			if (nb_select_configs(res, optarg))
+				return -EINVAL;
+			break;
+		case 'j':
+			o->json = optarg;
+			break;
+		case 'b':
+			o->budget_s = strtoul(optarg, &end, 10);
+			if (*end || !o->budget_s)
+				goto bad;
+			break;
+		case 'h':
+			nb_usage(stdout);
+			exit(0);
+		default:
+			nb_usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind == argc)
+		return 0;
+bad:
+	fprintf(stderr, "net_bench: bad argument '%s'\n",
+		optind < argc ? argv[optind] : optarg);
+	nb_usage(stderr);
+	return -EINVAL;
+}
+
+/* Whether every selected configuration ran all its runs. */
+static bool nb_all_ok(const struct nb_result *res, const struct nb_opts *o)
+{
+	unsigned int c, t, i;
+
+	for (c = 0; c < NB_CFG_MAX; c++) {
+		if (!res[c].selected)
+			continue;
+		if (res[c].error[0] || res[c].reps_done != o->reps)
+			return false;
+		for (t = 0; t < NB_TEST_MAX; t++)
+			for (i = 0; i < res[c].reps_done; i++)
+				if (!res[c].samples[t][i].ok)
+					return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static struct nb_result res[NB_CFG_MAX];
+	struct nb_host host = { .veth_holder = 0 };
+	char date[64], err[256], exit_err[256] = "";
+	struct nb_opts o;
+	unsigned int c, i;
+	time_t now;
+	FILE *f;
+	int ret;
+
+	for (c = 0; c < NB_CFG_MAX; c++) {
+		res[c].cfg = &nb_configs[c];
+		res[c].selected = true;
+	}
+	if (nb_parse_opts(argc, argv, &o, res))
+		return 2;
+	ret = nb_find_repo();
+	if (ret) {
+		fprintf(stderr, "net_bench: the repository: %s\n",
+			kvnet_errname(-ret));
+		return 1;
+	}
+	for (i = 0; i < NB_TEST_MAX; i++)
+		if (access(kvnet_fmt("%s/%s", nb_tool_dir, nb_tests[i].tool),
+			   X_OK)) {
+			fprintf(stderr, "net_bench: no %s in %s: run make\n",
+				nb_tests[i].tool, nb_tool_dir);
+			return 1;
+		}
+	nb_start_ms = kvnet_now_ms();
+	if (o.budget_s)
+		nb_deadline_ms = nb_start_ms + o.budget_s * 1000ULL;
+	now = time(NULL);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
+	nb_have_netperf = !kvnet_run(NULL, 0, "command -v netperf && "
+				     "command -v netserver");
+	nb_note("%s, %.1f s per run, %u run%s per test", date, o.secs, o.reps,
+		o.reps > 1 ? "s" : "");
+
+	ret = nb_host_setup(&host, err, sizeof(err));
+	if (!ret && nb_exit_trace_start(exit_err, sizeof(exit_err)))
+		nb_note("no exits by reason: %s", exit_err);
+	for (i = 0; i < NB_CFG_MAX; i++) {
+		struct nb_result *r = &res[nb_run_order[i]];
+
+		if (!r->selected)
+			continue;
+		if (ret)
+			nb_errf(r->error, sizeof(r->error),
+				"not run: the host side: %s", err);
+		else
+			nb_config_run(r, &host, &o);
+	}
+	nb_exit_trace_stop();
+	nb_host_teardown(&host);
+	for (c = 0; c < NB_CFG_MAX; c++)
+		nb_stats(&res[c]);
+
+	printf("%s\n", NB_MARK_TABLE);
+	nb_print_table(res, &o);
+	printf("%s\n", NB_MARK_PLOT);
+	nb_print_plot(res);
+	if (o.json && !strcmp(o.json, "-")) {
+		printf("%s\n", NB_MARK_JSON);
+		nb_json(stdout, res, &o, date);
+	}
+	printf("%s\n", NB_MARK_END);
+	fflush(stdout);
+	if (o.json && strcmp(o.json, "-")) {
+		f = fopen(o.json, "we");
+		if (!f) {
+			fprintf(stderr, "net_bench: %s: %s\n", o.json,
+				strerror(errno));
+			return 1;
+		}
+		nb_json(f, res, &o, date);
+		fclose(f);
+	}
+	return nb_all_ok(res, &o) ? 0 : 1;
+}
