@@ -37,6 +37,12 @@
 #define KVNET_GUEST_LINE_MAX	4096
 
 /*
+ * @path gets <repository>/@rel: under KVNET_REPO (the VM runner sets it),
+ * else two levels above this binary (selftests/out/). 0 or -errno.
+ */
+int __kvnet_repo_path(char path[PATH_MAX], const char *rel);
+
+/*
  * The guest image that `make` builds: @kernel and @initrd get the paths of
  * userspace-vmm/out/guest/{bzImage,initramfs.cpio.gz} in the repository
  * (KVNET_REPO, else two levels above this binary). 0, or -ENOENT when one

@@ -36,6 +36,8 @@
 #define KVNET_GUEST_MARK	"KVNET@"
 /* After a ^C, how long the shell has to answer again. */
 #define KVNET_GUEST_RESYNC_MS	2000
+/* The guest image, in the repository. */
+#define KVNET_GUEST_DIR		"userspace-vmm/out/guest"
 /* How long a SIGKILLed process may take to be reaped. */
 #define KVNET_REAP_MS		10000
 
@@ -47,9 +49,8 @@ static unsigned int kvnet_ms_left(uint64_t deadline)
 	return now < deadline ? deadline - now : 0;
 }
 
-int __kvnet_guest_image(char kernel[PATH_MAX], char initrd[PATH_MAX])
+int __kvnet_repo_path(char path[PATH_MAX], const char *rel)
 {
-	static const char dir[] = "userspace-vmm/out/guest";
 	const char *repo = getenv("KVNET_REPO"), *up = "";
 	char exe[PATH_MAX];
 	ssize_t n;
@@ -64,13 +65,20 @@ int __kvnet_guest_image(char kernel[PATH_MAX], char initrd[PATH_MAX])
 		repo = exe;
 		up = "/../..";
 	}
-	n = snprintf(kernel, PATH_MAX, "%s%s/%s/bzImage", repo, up, dir);
-	if (n >= PATH_MAX)
-		return -ENAMETOOLONG;
-	n = snprintf(initrd, PATH_MAX, "%s%s/%s/initramfs.cpio.gz", repo, up,
-		     dir);
-	if (n >= PATH_MAX)
-		return -ENAMETOOLONG;
+	n = snprintf(path, PATH_MAX, "%s%s/%s", repo, up, rel);
+	return n < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
+int __kvnet_guest_image(char kernel[PATH_MAX], char initrd[PATH_MAX])
+{
+	int ret;
+
+	ret = __kvnet_repo_path(kernel, KVNET_GUEST_DIR "/bzImage");
+	if (!ret)
+		ret = __kvnet_repo_path(initrd,
+					KVNET_GUEST_DIR "/initramfs.cpio.gz");
+	if (ret)
+		return ret;
 	if (access(kernel, R_OK) || access(initrd, R_OK))
 		return -ENOENT;
 	return 0;
