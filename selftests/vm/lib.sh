@@ -16,4 +16,4 @@ kver_of_kdir() {
 }
 
 # Per test binary, and for the whole VM run, in seconds.
-: "${TEST_TIMEOUT:=300}" "${VM_TIMEOUT:=1200}"
+: "${TEST_TIMEOUT:=300}" "${VM_TIMEOUT:=1800}"
