@@ -22,7 +22,7 @@
  * again), and each number is the median of the rounds, with the spread.
  *
  * Counts that do not depend on the machine's speed, per transaction or
- * per 64 KiB received, over the window of each run:
+ * per 64 KiB received, over the window of each run (net_bench_counts.c):
  * - KVM's per-VM counters in debugfs (/sys/kernel/debug/kvm/<pid>-<fd>/):
  *   exits, halt exits, injected interrupts, emulated instructions (on AMD
  *   every MMIO access the kernel handles, a queue notify among them);
@@ -42,11 +42,10 @@
  * the host, no console) exits at the end of the test. The results are read
  * from the guest after that.
  *
- * Output on stdout: progress lines, then blocks between marker lines for
- * selftests/bench-net/run.sh: the table, the data of the ratio chart, the
- * JSON.
+ * Output on stdout: progress lines, then the report (net_bench_report.c)
+ * in blocks between marker lines for selftests/bench-net/run.sh: the
+ * table, the data of the ratio chart, the JSON.
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -55,23 +54,19 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <dirent.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 
 #include "kvnet_util.h"
 #include "guest.h"
+#include "net_bench.h"
 
 #define NB_QEMU			"qemu-system-x86_64"
-#define NB_GUEST_MEM_MIB	256
 #define NB_GUEST_APPEND		"quiet kvnet.ip=10.0.0.2/24"
-#define NB_KVM_DEBUGFS		"/sys/kernel/debug/kvm"
 
-/* Nested KVM in an emulated machine: a boot takes 15 to 50 s. */
+/* Nested KVM in an emulated machine: a boot takes 15 to 90 s. */
 #define NB_BOOT_MS		150000
 #define NB_POWEROFF_MS		30000
 #define NB_CMD_MS		20000
@@ -96,32 +91,9 @@
 #define NB_VETH_PEER_ADDR	"10.0.1.1"
 #define NB_VETH_CLIENT_CIDR	"10.0.1.2/24"
 
-#define NB_MAX_REPS		9
 #define NB_CONSOLE_TAIL		40
 
-#define NB_MARK_TABLE		"--- net_bench table ---"
-#define NB_MARK_PLOT		"--- net_bench plot ---"
-#define NB_MARK_JSON		"--- net_bench json ---"
-#define NB_MARK_END		"--- net_bench end ---"
-
-enum nb_kind { NB_VETH, NB_KVNET_VMM, NB_QEMU_VMM };
-
-struct nb_config {
-	const char *name;
-	enum nb_kind kind;
-	const char *backend;
-	/* The configuration its ratios divide by, -1 for none. */
-	int baseline;
-	/* kvnet serves its queues: its debugfs counters apply. */
-	bool kvnet;
-};
-
-enum {
-	NB_CFG_VETH, NB_CFG_VMM_USER, NB_CFG_VMM_VHOST, NB_CFG_VMM_KVNET,
-	NB_CFG_QEMU_VHOST, NB_CFG_QEMU_KVNET, NB_CFG_MAX
-};
-
-static const struct nb_config nb_configs[NB_CFG_MAX] = {
+const struct nb_config nb_configs[NB_CFG_MAX] = {
 	[NB_CFG_VETH] = { "veth", NB_VETH, NULL, -1, false },
 	[NB_CFG_VMM_USER] = { "vmm-user", NB_KVNET_VMM, "user",
 			      NB_CFG_VMM_VHOST, false },
@@ -142,22 +114,7 @@ static const unsigned int nb_run_order[NB_CFG_MAX] = {
 	NB_CFG_QEMU_KVNET, NB_CFG_VMM_USER,
 };
 
-enum { NB_TEST_RR, NB_TEST_STREAM, NB_TEST_MAERTS, NB_TEST_MAX };
-
-struct nb_test {
-	const char *name;	/* as the tools say it */
-	const char *title;
-	const char *tool;
-	const char *flags;
-	const char *rate_unit;
-	const char *unit;	/* what counts are divided by */
-	/* The tool's default port, where its server listens. */
-	unsigned int port;
-	/* netperf's name for it, when netperf is there. */
-	const char *netperf;
-};
-
-static const struct nb_test nb_tests[NB_TEST_MAX] = {
+const struct nb_test nb_tests[NB_TEST_MAX] = {
 	[NB_TEST_RR] = { "TCP_RR", "TCP_RR, 1/1 bytes, per transaction",
 			 "tcp_rr", "", "trans/s", "transaction", 12870,
 			 "TCP_RR" },
@@ -171,25 +128,7 @@ static const struct nb_test nb_tests[NB_TEST_MAX] = {
 			     "TCP_MAERTS" },
 };
 
-/* Counters read before and after each run. */
-enum nb_count {
-	NB_C_EXITS, NB_C_HALT_EXITS, NB_C_IRQ_INJECTIONS, NB_C_INSN_EMULATION,
-	NB_C_IO_EXITS, NB_C_MMIO_EXITS,
-	NB_C_GUEST_IRQ_RX, NB_C_GUEST_IRQ_TX,
-	NB_C_KVNET_RX_KICKS, NB_C_KVNET_TX_KICKS,
-	NB_C_KVNET_RX_CALLS, NB_C_KVNET_TX_CALLS,
-	/* KVM's exits by reason, from a histogram of kvm:kvm_exit. */
-	NB_C_EXIT_NPF, NB_C_EXIT_MSR, NB_C_EXIT_HLT, NB_C_EXIT_INTR,
-	NB_C_EXIT_VINTR, NB_C_EXIT_IO, NB_C_EXIT_OTHER,
-	NB_C_MAX
-};
-
-#define NB_C_EXIT_FIRST	NB_C_EXIT_NPF
-
-/* The first NB_C_KVM_MAX counts are files of KVM's per-VM directory. */
-#define NB_C_KVM_MAX	(NB_C_MMIO_EXITS + 1)
-
-static const char *const nb_count_names[NB_C_MAX] = {
+const char *const nb_count_names[NB_C_MAX] = {
 	[NB_C_EXITS] = "exits",
 	[NB_C_HALT_EXITS] = "halt_exits",
 	[NB_C_IRQ_INJECTIONS] = "irq_injections",
@@ -209,98 +148,6 @@ static const char *const nb_count_names[NB_C_MAX] = {
 	[NB_C_EXIT_VINTR] = "exit_vintr",
 	[NB_C_EXIT_IO] = "exit_io",
 	[NB_C_EXIT_OTHER] = "exit_other",
-};
-
-/*
- * What each run yields: the rate, the latency (TCP_RR) and every count
- * per unit, plus sums the table shows in one column.
- */
-enum nb_metric {
-	NB_M_RATE, NB_M_P50, NB_M_P99,
-	NB_M_COUNT,			/* NB_C_MAX of them, in that order */
-	NB_M_GUEST_IRQS = NB_M_COUNT + NB_C_MAX,
-	NB_M_KICKS, NB_M_CALLS,
-	NB_M_MAX
-};
-
-struct nb_column {
-	enum nb_metric metric;
-	const char *head;
-};
-
-/* The count columns of the table, after the rate and the latencies. */
-static const struct nb_column nb_count_columns[] = {
-	{ NB_M_COUNT + NB_C_EXITS, "exits" },
-	{ NB_M_COUNT + NB_C_HALT_EXITS, "halts" },
-	{ NB_M_COUNT + NB_C_IRQ_INJECTIONS, "injs" },
-	{ NB_M_COUNT + NB_C_INSN_EMULATION, "emul" },
-	{ NB_M_GUEST_IRQS, "g-irqs" },
-	{ NB_M_KICKS, "kicks" },
-	{ NB_M_CALLS, "calls" },
-};
-
-static const char *nb_metric_name(enum nb_metric m)
-{
-	switch (m) {
-	case NB_M_RATE:
-		return "rate";
-	case NB_M_P50:
-		return "p50_us";
-	case NB_M_P99:
-		return "p99_us";
-	case NB_M_GUEST_IRQS:
-		return "guest_irqs";
-	case NB_M_KICKS:
-		return "kvnet_kicks";
-	case NB_M_CALLS:
-		return "kvnet_calls";
-	default:
-		return nb_count_names[m - NB_M_COUNT];
-	}
-}
-
-struct nb_sample {
-	bool ok;
-	char error[256];
-	double units;		/* transactions, or 64 KiB received */
-	double count[NB_C_MAX];	/* over the window, NAN if unknown */
-	double m[NB_M_MAX];
-	/* netperf's rate beside the tool's, NAN if not run. */
-	double netperf_rate;
-};
-
-struct nb_stat {
-	double med, min, max;
-	unsigned int n;
-};
-
-/* kvnet-vmm's --stats: whole-session counts of one queue. */
-struct nb_vmm_queue {
-	double packets, kicks, calls;
-};
-
-struct nb_result {
-	const struct nb_config *cfg;
-	bool selected, ran;
-	/* Why the configuration did not run, or failed part way. */
-	char error[256];
-	double boot_s;
-	/* What the guest's virtio-net driver negotiated, by name. */
-	char features[256];
-	unsigned int reps_done;
-	struct nb_sample samples[NB_TEST_MAX][NB_MAX_REPS];
-	struct nb_stat stats[NB_TEST_MAX][NB_M_MAX];
-	/* kvnet-vmm --stats; NAN when absent. */
-	struct nb_vmm_queue vmm_rx, vmm_tx;
-	double vmm_user_exits;
-};
-
-struct nb_opts {
-	double secs;
-	unsigned int reps;
-	bool quick;
-	const char *json;
-	unsigned int budget_s;
 };
 
 /*
@@ -326,7 +173,6 @@ struct nb_target {
 
 static char nb_repo[PATH_MAX];
 static char nb_tool_dir[PATH_MAX];
-static bool nb_have_netperf;
 static uint64_t nb_start_ms, nb_deadline_ms;
 
 /* A progress line, out at once. */
@@ -418,227 +264,6 @@ static const char *nb_first_line(const char *text, char *buf, size_t size)
 	memcpy(buf, text, len);
 	buf[len] = '\0';
 	return buf;
-}
-
-/*
- * Interrupts of the virtio-net queues in /proc/interrupts lines such as
- * " 25:  1234  PCI-MSI 49153-edge  virtio0-input.0": the counts of all
- * CPUs on the lines of "virtioN-input.Q" (RX) and "virtioN-output.Q" (TX)
- * added up; NAN where there was no such line.
- */
-static void nb_parse_irqs(const char *text, double *rx, double *tx)
-{
-	char line[512], *p, *end, *name;
-	double sum, *total;
-	size_t len;
-
-	*rx = *tx = NAN;
-	for (; *text; text += len + !!text[len]) {
-		len = strcspn(text, "\n");
-		if (len >= sizeof(line))
-			continue;
-		memcpy(line, text, len);
-		line[len] = '\0';
-		p = strchr(line, ':');
-		if (!p)
-			continue;
-		for (sum = 0, p++;; p = end) {
-			double v = strtod(p, &end);
-
-			if (end == p)
-				break;
-			sum += v;
-		}
-		/* The name is the line's last word. */
-		for (end = line + len; end > line &&
-		     isspace((unsigned char)end[-1]); end--)
-			;
-		*end = '\0';
-		for (name = end; name > line &&
-		     !isspace((unsigned char)name[-1]); name--)
-			;
-		if (strncmp(name, "virtio", 6))
-			continue;
-		if (strstr(name, "-input."))
-			total = rx;
-		else if (strstr(name, "-output."))
-			total = tx;
-		else
-			continue;
-		*total = (isnan(*total) ? 0 : *total) + sum;
-	}
-}
-
-/* ---- counters on the host ----------------------------------------------- */
-
-/*
- * KVM's counters of the VMs process @pid created, added up (a VMM that
- * probed with a scratch VM has two directories): 0, or -ENOENT.
- */
-static int nb_kvm_counts(pid_t pid, double count[NB_C_MAX])
-{
-	char prefix[32], path[PATH_MAX];
-	struct dirent *de;
-	unsigned int i;
-	int found = 0;
-	long long v;
-	DIR *d;
-
-	for (i = 0; i < NB_C_KVM_MAX; i++)
-		count[i] = NAN;
-	d = opendir(NB_KVM_DEBUGFS);
-	if (!d)
-		return -errno;
-	snprintf(prefix, sizeof(prefix), "%d-", pid);
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)))
-			continue;
-		found++;
-		for (i = 0; i < NB_C_KVM_MAX; i++) {
-			snprintf(path, sizeof(path), "%s/%s/%s",
-				 NB_KVM_DEBUGFS, de->d_name,
-				 nb_count_names[i]);
-			v = kvnet_read_ll(path);
-			if (v < 0)
-				continue;
-			count[i] = (isnan(count[i]) ? 0 : count[i]) + v;
-		}
-	}
-	closedir(d);
-	return found ? 0 : -ENOENT;
-}
-
-/* ---- KVM's exits by reason ---------------------------------------------- */
-
-/*
- * A histogram trigger on the kvm:kvm_exit tracepoint counts every exit of
- * every VM in the test VM by its reason, without the cost of recording
- * events; only the guest under test runs there.
- */
-#define NB_EXIT_TRIGGER	"hist:keys=exit_reason:vals=hitcount:size=256"
-#define NB_EXIT_EVENT	"events/kvm/kvm_exit"
-
-struct nb_exit_code {
-	unsigned int code;
-	enum nb_count count;
-};
-
-/* AMD's exit codes (<asm/svm.h>); npf: nested page faults, MMIO. */
-static const struct nb_exit_code nb_svm_exits[] = {
-	{ 0x400, NB_C_EXIT_NPF }, { 0x07c, NB_C_EXIT_MSR },
-	{ 0x078, NB_C_EXIT_HLT }, { 0x060, NB_C_EXIT_INTR },
-	{ 0x061, NB_C_EXIT_INTR }, { 0x064, NB_C_EXIT_VINTR },
-	{ 0x07b, NB_C_EXIT_IO },
-};
-
-/* Intel's basic exit reasons (<asm/vmx.h>); npf: EPT violation, misconfig. */
-static const struct nb_exit_code nb_vmx_exits[] = {
-	{ 48, NB_C_EXIT_NPF }, { 49, NB_C_EXIT_NPF }, { 31, NB_C_EXIT_MSR },
-	{ 32, NB_C_EXIT_MSR }, { 12, NB_C_EXIT_HLT }, { 1, NB_C_EXIT_INTR },
-	{ 2, NB_C_EXIT_INTR }, { 7, NB_C_EXIT_VINTR }, { 30, NB_C_EXIT_IO },
-};
-
-/* The tracepoint's directory once the trigger is set, else "". */
-static char nb_exit_dir[PATH_MAX];
-static const struct nb_exit_code *nb_exit_codes;
-static unsigned int nb_nr_exit_codes;
-
-/* Set the trigger: 0, or -errno with @err saying why not. */
-static int nb_exit_trace_start(char *err, size_t errlen)
-{
-	static const char *const roots[] = {
-		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
-	};
-	char dir[PATH_MAX];
-	unsigned int i;
-	int ret = -ENOENT;
-
-	if (!access("/sys/module/kvm_amd", F_OK)) {
-		nb_exit_codes = nb_svm_exits;
-		nb_nr_exit_codes = ARRAY_SIZE(nb_svm_exits);
-	} else if (!access("/sys/module/kvm_intel", F_OK)) {
-		nb_exit_codes = nb_vmx_exits;
-		nb_nr_exit_codes = ARRAY_SIZE(nb_vmx_exits);
-	} else {
-		nb_errf(err, errlen, "neither kvm_amd nor kvm_intel loaded");
-		return -ENOENT;
-	}
-	/* Our mount namespace has a /sys of its own: tracefs may be absent. */
-	mount("tracefs", roots[0], "tracefs", 0, NULL);
-	for (i = 0; i < ARRAY_SIZE(roots); i++) {
-		snprintf(dir, sizeof(dir), "%s/" NB_EXIT_EVENT, roots[i]);
-		ret = kvnet_write_file(kvnet_fmt("%s/trigger", dir),
-				       NB_EXIT_TRIGGER);
-		if (!ret) {
-			snprintf(nb_exit_dir, sizeof(nb_exit_dir), "%s", dir);
-			return 0;
-		}
-	}
-	nb_errf(err, errlen, "a hist trigger on kvm:kvm_exit: %s",
-		kvnet_errname(-ret));
-	return ret;
-}
-
-static void nb_exit_trace_stop(void)
-{
-	if (!nb_exit_dir[0])
-		return;
-	kvnet_write_file(kvnet_fmt("%s/trigger", nb_exit_dir),
-			 "!" NB_EXIT_TRIGGER);
-	nb_exit_dir[0] = '\0';
-}
-
-/* The exits counted so far, by class, into @count. */
-static void nb_exit_counts(double count[NB_C_MAX])
-{
-	unsigned long long hits;
-	unsigned int code, i;
-	char line[256];
-	FILE *f;
-
-	if (!nb_exit_dir[0])
-		return;
-	f = fopen(kvnet_fmt("%s/hist", nb_exit_dir), "re");
-	if (!f)
-		return;
-	for (i = NB_C_EXIT_FIRST; i <= NB_C_EXIT_OTHER; i++)
-		count[i] = 0;
-	/* "{ exit_reason:       1024 } hitcount:        100" */
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "{ exit_reason: %u } hitcount: %llu", &code,
-			   &hits) != 2)
-			continue;
-		for (i = 0; i < nb_nr_exit_codes; i++)
-			if (nb_exit_codes[i].code == code)
-				break;
-		count[i < nb_nr_exit_codes ? nb_exit_codes[i].count :
-		      NB_C_EXIT_OTHER] += hits;
-	}
-	fclose(f);
-}
-
-/* ---- counters on the host, all together ---------------------------------- */
-
-/* What the host can read: KVM's counters, kvnet's. */
-static void nb_host_counts(struct nb_target *t, double count[NB_C_MAX])
-{
-	struct kvnet_vring_stats rx, tx;
-	unsigned int i;
-
-	for (i = 0; i < NB_C_MAX; i++)
-		count[i] = NAN;
-	if (t->cfg->kind == NB_VETH)
-		return;
-	nb_kvm_counts(t->guest.pid, count);
-	nb_exit_counts(count);
-	if (!t->kvnet_dir[0] ||
-	    __kvnet_debugfs_stats(t->kvnet_dir, "rx", &rx) ||
-	    __kvnet_debugfs_stats(t->kvnet_dir, "tx", &tx))
-		return;
-	count[NB_C_KVNET_RX_KICKS] = rx.kicks;
-	count[NB_C_KVNET_TX_KICKS] = tx.kicks;
-	count[NB_C_KVNET_RX_CALLS] = rx.calls;
-	count[NB_C_KVNET_TX_CALLS] = tx.calls;
 }
 
 /* ---- the client's side: a guest, or a network namespace ----------------- */
@@ -1006,7 +631,8 @@ static void nb_parse_vmm_stats(struct nb_result *r, const char *log_path)
 	bool in_exits = false;
 	FILE *f;
 
-	r->vmm_rx = r->vmm_tx = (struct nb_vmm_queue){ NAN, NAN, NAN };
+	r->vmm_rx = (struct nb_vmm_queue){ NAN, NAN, NAN };
+	r->vmm_tx = r->vmm_rx;
 	r->vmm_user_exits = NAN;
 	f = fopen(log_path, "re");
 	if (!f)
@@ -1252,6 +878,7 @@ static void nb_run_once(struct nb_target *t, const struct nb_test *test,
 	char sout[1024], cout[4096], line[120], *tool_out = cout;
 	const char *cmd;
 	int sret, cret, ret;
+	pid_t vmm;
 
 	memset(s, 0, sizeof(*s));
 	for (i = 0; i < NB_M_MAX; i++)
@@ -1293,10 +920,11 @@ static void nb_run_once(struct nb_target *t, const struct nb_test *test,
 		__kvnet_host_collect(&server, 0, NULL, 0);
 		return;
 	}
-	nb_host_counts(t, before);
+	vmm = t->booted ? t->guest.pid : 0;
+	nb_host_counts(vmm, t->kvnet_dir, before);
 	/* The server ends with the test: the window closes at once. */
 	sret = __kvnet_host_collect(&server, timeout, sout, sizeof(sout));
-	nb_host_counts(t, after);
+	nb_host_counts(vmm, t->kvnet_dir, after);
 	for (i = 0; i < NB_C_MAX; i++)
 		s->count[i] = after[i] - before[i];
 
@@ -1373,8 +1001,9 @@ static void nb_print_sample(const struct nb_config *cfg,
 			test->rate_unit);
 }
 
+/* Boot @r's guest, run the tests in rounds, power it off. */
 static void nb_config_run(struct nb_result *r, const struct nb_host *host,
-			  const struct nb_opts *o)
+			  const struct nb_opts *o, bool netperf)
 {
 	struct nb_target t = { .cfg = r->cfg, .host = host, .kvnet_fd = -1 };
 	uint64_t boot_ms = NB_BOOT_MS, left = nb_ms_left();
@@ -1420,8 +1049,7 @@ static void nb_config_run(struct nb_result *r, const struct nb_host *host,
 			struct nb_sample *s = &r->samples[i][rep];
 
 			nb_run_once(&t, &nb_tests[i], o->secs, s);
-			if (nb_have_netperf && t.cfg->kind == NB_VETH &&
-			    !rep)
+			if (netperf && t.cfg->kind == NB_VETH && !rep)
 				s->netperf_rate = nb_netperf(&t, &nb_tests[i],
 							     o->secs);
 			nb_print_sample(r->cfg, &nb_tests[i], rep, s);
@@ -1438,454 +1066,6 @@ static void nb_config_run(struct nb_result *r, const struct nb_host *host,
 	}
 out:
 	nb_target_teardown(&t, r);
-}
-
-/* ---- statistics --------------------------------------------------------- */
-
-static int nb_cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void nb_stats(struct nb_result *r)
-{
-	double v[NB_MAX_REPS];
-	unsigned int t, m, i, n;
-
-	for (t = 0; t < NB_TEST_MAX; t++)
-		for (m = 0; m < NB_M_MAX; m++) {
-			struct nb_stat *st = &r->stats[t][m];
-
-			for (i = n = 0; i < r->reps_done; i++) {
-				const struct nb_sample *s = &r->samples[t][i];
-
-				if (s->ok && !isnan(s->m[m]))
-					v[n++] = s->m[m];
-			}
-			st->n = n;
-			if (!n) {
-				st->med = st->min = st->max = NAN;
-				continue;
-			}
-			qsort(v, n, sizeof(v[0]), nb_cmp_double);
-			st->min = v[0];
-			st->max = v[n - 1];
-			st->med = n % 2 ? v[n / 2] :
-				  (v[n / 2 - 1] + v[n / 2]) / 2;
-		}
-}
-
-/* @r's median of metric @m of test @t over its baseline's; NAN if none. */
-static double nb_ratio(const struct nb_result *res, const struct nb_result *r,
-		       unsigned int t, unsigned int m)
-{
-	const struct nb_result *base;
-
-	if (r->cfg->baseline < 0)
-		return NAN;
-	base = &res[r->cfg->baseline];
-	if (!(base->stats[t][m].med > 0))
-		return NAN;
-	return r->stats[t][m].med / base->stats[t][m].med;
-}
-
-/* ---- the table ---------------------------------------------------------- */
-
-/*
- * A number (never negative) in @width columns, with as many decimals as
- * suit its size.
- */
-static void nb_print_num(double v, int width)
-{
-	if (isnan(v))
-		printf(" %*s", width, "-");
-	else if (v >= 1000)
-		printf(" %*.0f", width, v);
-	else if (v >= 10)
-		printf(" %*.1f", width, v);
-	else
-		printf(" %*.*f", width, v >= 1 ? 2 : 3, v);
-}
-
-static const char *nb_spread(const struct nb_stat *st, bool gbps)
-{
-	if (!st->n)
-		return "-";
-	if (gbps)
-		return kvnet_fmt("%.3f [%.3f..%.3f]", st->med, st->min,
-				 st->max);
-	return kvnet_fmt("%.0f [%.0f..%.0f]", st->med, st->min, st->max);
-}
-
-/* KVM's exits by reason, per unit: a row per test and configuration. */
-static void nb_print_exit_table(const struct nb_result *res)
-{
-	static const char *const heads[] = {
-		"npf", "msr", "hlt", "intr", "vintr", "io", "other",
-	};
-	unsigned int t, c, k;
-	bool head = false;
-
-	static_assert(ARRAY_SIZE(heads) ==
-		      NB_C_EXIT_OTHER - NB_C_EXIT_FIRST + 1,
-		      "a column per class of exits");
-	for (t = 0; t < NB_TEST_MAX; t++)
-		for (c = 0; c < NB_CFG_MAX; c++) {
-			const struct nb_stat *st =
-				res[c].stats[t] + NB_M_COUNT + NB_C_EXIT_FIRST;
-
-			if (!res[c].selected || !st->n)
-				continue;
-			if (!head) {
-				printf("\nKVM exits by reason, per transaction "
-				       "(TCP_RR) or 64 KiB (streams)\n");
-				printf("%-11s %-16s", "test", "config");
-				for (k = 0; k < ARRAY_SIZE(heads); k++)
-					printf(" %6s", heads[k]);
-				printf("\n");
-				head = true;
-			}
-			printf("%-11s %-16s", nb_tests[t].name,
-			       res[c].cfg->name);
-			for (k = 0; k < ARRAY_SIZE(heads); k++)
-				nb_print_num(st[k].med, 6);
-			printf("\n");
-		}
-}
-
-static const char *nb_ratio_str(double ratio)
-{
-	return isnan(ratio) ? "-" : kvnet_fmt("%.2fx", ratio);
-}
-
-/*
- * A row of test @t's table: @name, @rate, then the latencies (TCP_RR) and
- * the counts, @r's medians or (@ratio) their ratios to its baseline's.
- */
-static void nb_print_row(const struct nb_result *res,
-			 const struct nb_result *r, unsigned int t,
-			 bool ratio, const char *name, const char *rate)
-{
-	static const enum nb_metric latencies[] = { NB_M_P50, NB_M_P99 };
-	enum nb_metric m;
-	unsigned int k;
-
-	printf("%-16s %-26s", name, rate);
-	for (k = 0; t == NB_TEST_RR && k < ARRAY_SIZE(latencies); k++)
-		nb_print_num(ratio ? nb_ratio(res, r, t, latencies[k]) :
-			     r->stats[t][latencies[k]].med, 7);
-	for (k = 0; k < ARRAY_SIZE(nb_count_columns); k++) {
-		m = nb_count_columns[k].metric;
-		nb_print_num(ratio ? nb_ratio(res, r, t, m) :
-			     r->stats[t][m].med, 6);
-	}
-	printf("\n");
-}
-
-static void nb_print_table(const struct nb_result *res,
-			   const struct nb_opts *o)
-{
-	const struct nb_result *r, *base;
-	unsigned int t, c, k;
-
-	for (t = 0; t < NB_TEST_MAX; t++) {
-		const struct nb_test *test = &nb_tests[t];
-		bool rr = t == NB_TEST_RR;
-
-		printf("%s%s\n", t ? "\n" : "", test->title);
-		printf("%-16s %-26s", "config",
-		       kvnet_fmt("%s [min..max]", test->rate_unit));
-		if (rr)
-			printf(" %7s %7s", "p50 us", "p99 us");
-		for (k = 0; k < ARRAY_SIZE(nb_count_columns); k++)
-			printf(" %6s", nb_count_columns[k].head);
-		printf("\n");
-		for (c = 0; c < NB_CFG_MAX; c++) {
-			r = &res[c];
-			if (r->selected)
-				nb_print_row(res, r, t, false, r->cfg->name,
-					     r->stats[t][NB_M_RATE].n ?
-					     nb_spread(&r->stats[t][NB_M_RATE],
-						       !rr) : "failed");
-		}
-		for (c = 0; c < NB_CFG_MAX; c++) {
-			r = &res[c];
-			if (!r->selected || r->cfg->baseline < 0)
-				continue;
-			base = &res[r->cfg->baseline];
-			if (base->selected)
-				nb_print_row(res, r, t, true,
-					     kvnet_fmt("%s/%s", r->cfg->name,
-						       base->cfg->backend),
-					     nb_ratio_str(nb_ratio(res, r, t,
-								   NB_M_RATE)));
-		}
-	}
-	nb_print_exit_table(res);
-	printf("\nMedians of %u run%s of %.1f s, counts per transaction "
-	       "(TCP_RR) or per 64 KiB received:\n"
-	       "  exits halts injs emul  KVM's exits, HLT exits, injected "
-	       "interrupts, emulated\n"
-	       "                         instructions (on AMD: MMIO the "
-	       "kernel handled, notifies)\n"
-	       "  g-irqs                 the guest's virtio-net interrupts "
-	       "(its /proc/interrupts)\n"
-	       "  kicks calls            kvnet's, both queues (debugfs)\n"
-	       "  npf msr hlt intr vintr io  exits by reason: nested page "
-	       "fault (MMIO), MSR,\n"
-	       "                         HLT, host interrupt, interrupt "
-	       "window, port I/O\n"
-	       "  X/vhost                X's medians over vhost-net's, the "
-	       "same VMM\n",
-	       o->reps, o->reps > 1 ? "s" : "", o->secs);
-	for (c = 0; c < NB_CFG_MAX; c++) {
-		const struct nb_result *r = &res[c];
-
-		if (!r->selected)
-			continue;
-		if (r->error[0])
-			printf("%s: %s\n", r->cfg->name, r->error);
-		for (t = 0; t < NB_TEST_MAX; t++)
-			for (k = 0; k < r->reps_done; k++)
-				if (!r->samples[t][k].ok)
-					printf("%s: %s run %u failed: %s\n",
-					       r->cfg->name, nb_tests[t].name,
-					       k + 1, r->samples[t][k].error);
-		if (r->features[0])
-			printf("%s: guest features %s%s\n", r->cfg->name,
-			       r->features,
-			       r->cfg->baseline >= 0 &&
-			       res[r->cfg->baseline].features[0] &&
-			       strcmp(r->features,
-				      res[r->cfg->baseline].features) ?
-			       kvnet_fmt(" (not %s's!)",
-					 res[r->cfg->baseline].cfg->name) :
-			       "");
-		if (r->cfg->kind != NB_KVNET_VMM || !r->ran)
-			continue;
-		if (isnan(r->vmm_rx.packets)) {
-			printf("%s: kvnet-vmm --stats: no queue counters "
-			       "(backend %s)\n", r->cfg->name,
-			       r->cfg->backend);
-			continue;
-		}
-		printf("%s: kvnet-vmm --stats, the whole session: rx %.0f "
-		       "packets, %.3f kicks and %.3f calls per packet; tx "
-		       "%.0f packets, %.3f kicks and %.3f calls per packet\n",
-		       r->cfg->name, r->vmm_rx.packets,
-		       r->vmm_rx.kicks / r->vmm_rx.packets,
-		       r->vmm_rx.calls / r->vmm_rx.packets, r->vmm_tx.packets,
-		       r->vmm_tx.kicks / r->vmm_tx.packets,
-		       r->vmm_tx.calls / r->vmm_tx.packets);
-	}
-	if (!nb_have_netperf)
-		printf("netperf: not on PATH (not in Debian), not run\n");
-}
-
-/*
- * The data of the ratio chart, for gnuplot: a row per metric, a column
- * per configuration that has a baseline; "?" where there is no ratio.
- */
-static void nb_print_plot(const struct nb_result *res)
-{
-	static const struct {
-		unsigned int test;
-		enum nb_metric metric;
-		const char *label;
-	} rows[] = {
-		{ NB_TEST_RR, NB_M_RATE, "RR rate" },
-		{ NB_TEST_STREAM, NB_M_RATE, "STREAM rate" },
-		{ NB_TEST_MAERTS, NB_M_RATE, "MAERTS rate" },
-		{ NB_TEST_RR, NB_M_P99, "RR p99" },
-		{ NB_TEST_RR, NB_M_COUNT + NB_C_EXITS, "RR exits" },
-		{ NB_TEST_STREAM, NB_M_COUNT + NB_C_EXITS, "STREAM exits" },
-		{ NB_TEST_MAERTS, NB_M_COUNT + NB_C_EXITS, "MAERTS exits" },
-		{ NB_TEST_RR, NB_M_GUEST_IRQS, "RR g-irqs" },
-	};
-	bool col[NB_CFG_MAX] = { false };
-	unsigned int i, c, ncols = 0;
-	double v;
-
-	/* Only configurations with a ratio: gnuplot warns of empty ones. */
-	for (c = 0; c < NB_CFG_MAX; c++)
-		for (i = 0; i < ARRAY_SIZE(rows) && res[c].selected; i++)
-			if (!isnan(nb_ratio(res, &res[c], rows[i].test,
-					    rows[i].metric)))
-				col[c] = true;
-	for (c = 0; c < NB_CFG_MAX; c++)
-		ncols += col[c];
-	if (!ncols)
-		return;
-	printf("metric");
-	for (c = 0; c < NB_CFG_MAX; c++)
-		if (col[c])
-			printf("\t%s/%s", res[c].cfg->name,
-			       res[res[c].cfg->baseline].cfg->backend);
-	printf("\n");
-	for (i = 0; i < ARRAY_SIZE(rows); i++) {
-		printf("%s", rows[i].label);
-		for (c = 0; c < NB_CFG_MAX; c++) {
-			if (!col[c])
-				continue;
-			v = nb_ratio(res, &res[c], rows[i].test,
-				     rows[i].metric);
-			if (isnan(v))
-				printf("\t?");
-			else
-				printf("\t%.4f", v);
-		}
-		printf("\n");
-	}
-}
-
-/* ---- JSON --------------------------------------------------------------- */
-
-static void nb_json_num_out(FILE *f, const char *key, double v, bool comma)
-{
-	if (isnan(v) || isinf(v))
-		fprintf(f, "\"%s\":null%s", key, comma ? "," : "");
-	else
-		fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
-}
-
-/* A string with JSON's escapes for quotes, backslashes and controls. */
-static void nb_json_str_out(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static void nb_json_sample(FILE *f, const struct nb_sample *s)
-{
-	unsigned int i;
-
-	fprintf(f, "{\"ok\":%s,", s->ok ? "true" : "false");
-	if (!s->ok) {
-		fprintf(f, "\"error\":");
-		nb_json_str_out(f, s->error);
-		fprintf(f, "}");
-		return;
-	}
-	nb_json_num_out(f, "rate", s->m[NB_M_RATE], true);
-	nb_json_num_out(f, "p50_us", s->m[NB_M_P50], true);
-	nb_json_num_out(f, "p99_us", s->m[NB_M_P99], true);
-	nb_json_num_out(f, "units", s->units, true);
-	if (!isnan(s->netperf_rate))
-		nb_json_num_out(f, "netperf_rate", s->netperf_rate, true);
-	fprintf(f, "\"counts\":{");
-	for (i = 0; i < NB_C_MAX; i++)
-		nb_json_num_out(f, nb_count_names[i], s->count[i],
-				i + 1 < NB_C_MAX);
-	fprintf(f, "}}");
-}
-
-static void nb_json_test(FILE *f, const struct nb_result *res,
-			 const struct nb_result *r, unsigned int t)
-{
-	const struct nb_test *test = &nb_tests[t];
-	unsigned int i, m;
-
-	fprintf(f, "\"%s\":{\"rate_unit\":\"%s\",\"per\":\"%s\",\"runs\":[",
-		test->name, test->rate_unit, test->unit);
-	for (i = 0; i < r->reps_done; i++) {
-		fprintf(f, "%s\n      ", i ? "," : "");
-		nb_json_sample(f, &r->samples[t][i]);
-	}
-	fprintf(f, "],\n     \"median\":{");
-	for (m = 0; m < NB_M_MAX; m++)
-		nb_json_num_out(f, nb_metric_name(m), r->stats[t][m].med,
-				m + 1 < NB_M_MAX);
-	fprintf(f, "},\n     \"min\":{");
-	for (m = 0; m < NB_M_MAX; m++)
-		nb_json_num_out(f, nb_metric_name(m), r->stats[t][m].min,
-				m + 1 < NB_M_MAX);
-	fprintf(f, "},\n     \"max\":{");
-	for (m = 0; m < NB_M_MAX; m++)
-		nb_json_num_out(f, nb_metric_name(m), r->stats[t][m].max,
-				m + 1 < NB_M_MAX);
-	fprintf(f, "}");
-	if (r->cfg->baseline >= 0) {
-		fprintf(f, ",\n     \"ratio_to\":\"%s\",\"ratio\":{",
-			res[r->cfg->baseline].cfg->name);
-		for (m = 0; m < NB_M_MAX; m++)
-			nb_json_num_out(f, nb_metric_name(m),
-					nb_ratio(res, r, t, m),
-					m + 1 < NB_M_MAX);
-		fprintf(f, "}");
-	}
-	fprintf(f, "}");
-}
-
-static void nb_json_vmm_queue(FILE *f, const char *name,
-			      const struct nb_vmm_queue *q, bool comma)
-{
-	fprintf(f, "\"%s\":{", name);
-	nb_json_num_out(f, "packets", q->packets, true);
-	nb_json_num_out(f, "kicks", q->kicks, true);
-	nb_json_num_out(f, "calls", q->calls, false);
-	fprintf(f, "}%s", comma ? "," : "");
-}
-
-static void nb_json(FILE *f, const struct nb_result *res,
-		    const struct nb_opts *o, const char *date)
-{
-	struct utsname u;
-	unsigned int c, t;
-	bool first = true;
-
-	uname(&u);
-	fprintf(f, "{\"tool\":\"net_bench\",\"date\":\"%s\","
-		"\"kernel\":\"%s\",\n"
-		" \"quick\":%s,\"duration_s\":%.1f,\"repetitions\":%u,\n"
-		" \"guest\":{\"cpus\":1,\"mem_mib\":%u,\"queue_pairs\":1},\n"
-		" \"netperf\":%s,\n \"configs\":[", date, u.release,
-		o->quick ? "true" : "false", o->secs, o->reps,
-		NB_GUEST_MEM_MIB, nb_have_netperf ? "true" : "false");
-	for (c = 0; c < NB_CFG_MAX; c++) {
-		const struct nb_result *r = &res[c];
-
-		if (!r->selected)
-			continue;
-		fprintf(f, "%s\n  {\"name\":\"%s\",\"ran\":%s,\"error\":",
-			first ? "" : ",", r->cfg->name,
-			r->ran ? "true" : "false");
-		first = false;
-		if (r->error[0])
-			nb_json_str_out(f, r->error);
-		else
-			fprintf(f, "null");
-		fprintf(f, ",");
-		nb_json_num_out(f, "boot_s", r->ran && r->cfg->kind != NB_VETH ?
-				r->boot_s : NAN, true);
-		fprintf(f, "\"rounds\":%u,\"guest_features\":", r->reps_done);
-		nb_json_str_out(f, r->features);
-		fprintf(f, ",");
-		if (r->cfg->kind == NB_KVNET_VMM && r->ran) {
-			fprintf(f, "\n   \"vmm_stats\":{");
-			nb_json_vmm_queue(f, "rx", &r->vmm_rx, true);
-			nb_json_vmm_queue(f, "tx", &r->vmm_tx, true);
-			nb_json_num_out(f, "user_exits", r->vmm_user_exits,
-					false);
-			fprintf(f, "},");
-		}
-		fprintf(f, "\n   \"tests\":{");
-		for (t = 0; t < NB_TEST_MAX; t++) {
-			fprintf(f, "%s\n    ", t ? "," : "");
-			nb_json_test(f, res, r, t);
-		}
-		fprintf(f, "}}");
-	}
-	fprintf(f, "]}\n");
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -1998,30 +1178,13 @@ bad:
 	return -EINVAL;
 }
 
-/* Whether every selected configuration ran all its runs. */
-static bool nb_all_ok(const struct nb_result *res, const struct nb_opts *o)
-{
-	unsigned int c, t, i;
-
-	for (c = 0; c < NB_CFG_MAX; c++) {
-		if (!res[c].selected)
-			continue;
-		if (res[c].error[0] || res[c].reps_done != o->reps)
-			return false;
-		for (t = 0; t < NB_TEST_MAX; t++)
-			for (i = 0; i < res[c].reps_done; i++)
-				if (!res[c].samples[t][i].ok)
-					return false;
-	}
-	return true;
-}
-
 int main(int argc, char **argv)
 {
-	static struct nb_result res[NB_CFG_MAX];
+	static struct nb_bench b;
 	struct nb_host host = { .veth_holder = 0 };
-	char date[64], err[256], exit_err[256] = "";
-	struct nb_opts o;
+	char err[256], exit_err[256] = "";
+	struct nb_opts *o = &b.opts;
+	struct nb_result *res = b.res;
 	unsigned int c, i;
 	time_t now;
 	FILE *f;
@@ -2031,7 +1194,7 @@ int main(int argc, char **argv)
 		res[c].cfg = &nb_configs[c];
 		res[c].selected = true;
 	}
-	if (nb_parse_opts(argc, argv, &o, res))
+	if (nb_parse_opts(argc, argv, o, res))
 		return 2;
 	ret = nb_find_repo();
 	if (ret) {
@@ -2047,14 +1210,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	nb_start_ms = kvnet_now_ms();
-	if (o.budget_s)
-		nb_deadline_ms = nb_start_ms + o.budget_s * 1000ULL;
+	if (o->budget_s)
+		nb_deadline_ms = nb_start_ms + o->budget_s * 1000ULL;
 	now = time(NULL);
-	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
-	nb_have_netperf = !kvnet_run(NULL, 0, "command -v netperf && "
-				     "command -v netserver");
-	nb_note("%s, %.1f s per run, %u run%s per test", date, o.secs, o.reps,
-		o.reps > 1 ? "s" : "");
+	strftime(b.date, sizeof(b.date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
+	b.have_netperf = !kvnet_run(NULL, 0, "command -v netperf && "
+				    "command -v netserver");
+	nb_note("%s, %.1f s per run, %u run%s per test", b.date, o->secs,
+		o->reps, o->reps > 1 ? "s" : "");
 
 	ret = nb_host_setup(&host, err, sizeof(err));
 	if (!ret && nb_exit_trace_start(exit_err, sizeof(exit_err)))
@@ -2068,7 +1231,7 @@ int main(int argc, char **argv)
 			nb_errf(r->error, sizeof(r->error),
 				"not run: the host side: %s", err);
 		else
-			nb_config_run(r, &host, &o);
+			nb_config_run(r, &host, o, b.have_netperf);
 	}
 	nb_exit_trace_stop();
 	nb_host_teardown(&host);
@@ -2076,24 +1239,24 @@ int main(int argc, char **argv)
 		nb_stats(&res[c]);
 
 	printf("%s\n", NB_MARK_TABLE);
-	nb_print_table(res, &o);
+	nb_print_table(&b);
 	printf("%s\n", NB_MARK_PLOT);
-	nb_print_plot(res);
-	if (o.json && !strcmp(o.json, "-")) {
+	nb_print_plot(&b);
+	if (o->json && !strcmp(o->json, "-")) {
 		printf("%s\n", NB_MARK_JSON);
-		nb_json(stdout, res, &o, date);
+		nb_json(stdout, &b);
 	}
 	printf("%s\n", NB_MARK_END);
 	fflush(stdout);
-	if (o.json && strcmp(o.json, "-")) {
-		f = fopen(o.json, "we");
+	if (o->json && strcmp(o->json, "-")) {
+		f = fopen(o->json, "we");
 		if (!f) {
-			fprintf(stderr, "net_bench: %s: %s\n", o.json,
+			fprintf(stderr, "net_bench: %s: %s\n", o->json,
 				strerror(errno));
 			return 1;
 		}
-		nb_json(f, res, &o, date);
+		nb_json(f, &b);
 		fclose(f);
 	}
-	return nb_all_ok(res, &o) ? 0 : 1;
+	return nb_all_ok(&b) ? 0 : 1;
 }
