@@ -501,6 +501,10 @@ err_vcpus:
 	for (i = 0; i < nr_vcpus; i++)
 		vcpu__stop(&vcpus[i]);
 	serial__exit();
+	/* The device stops before the counters are read: final numbers. */
+	if (net_up)
+		net__exit();
+	net_up = false;
 	if (opts.stats && vcpus)
 		print_stats(vcpus, nr_vcpus);
 	for (i = 0; i < nr_vcpus; i++)
