@@ -167,6 +167,8 @@ struct nb_target {
 	const struct nb_host *host;
 	struct kvnet_guest guest;
 	bool booted;
+	/* The end of the console log is in the output already. */
+	bool log_shown;
 	int kvnet_fd;
 	char kvnet_dir[PATH_MAX];
 };
@@ -199,6 +201,15 @@ static void nb_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/* The end of @t's console log, into the output once. */
+static void nb_show_log(struct nb_target *t)
+{
+	if (!t->booted || t->log_shown)
+		return;
+	kvnet_guest_log_tail(&t->guest, NB_CONSOLE_TAIL);
+	t->log_shown = true;
 }
 
 /* ---- paths and parsing -------------------------------------------------- */
@@ -460,6 +471,10 @@ static int nb_guest_boot(struct nb_target *t, unsigned int boot_ms,
 	}
 	t->booted = true;
 	ret = __kvnet_guest_wait_ready(&t->guest, boot_ms);
+	if (ret == -EPIPE) {
+		nb_errf(err, errlen, "%s exited during the boot", a.argv[0]);
+		return ret;
+	}
 	if (ret < 0) {
 		nb_errf(err, errlen, "guest not ready within %u s%s: %s",
 			boot_ms / 1000, boot_ms < NB_BOOT_MS ?
@@ -698,7 +713,7 @@ static void nb_target_teardown(struct nb_target *t, struct nb_result *r)
 				"(%s)", t->cfg->name, ret < 0 ?
 				kvnet_errname(-ret) :
 				kvnet_fmt("exit status %d", ret));
-			kvnet_guest_log_tail(&t->guest, NB_CONSOLE_TAIL);
+			nb_show_log(t);
 		}
 		kvnet_guest_close(&t->guest);
 		if (t->cfg->kind == NB_KVNET_VMM)
@@ -1029,8 +1044,7 @@ static void nb_config_run(struct nb_result *r, const struct nb_host *host,
 			      sizeof(r->features), r->error, sizeof(r->error));
 	if (ret) {
 		nb_note("%s: failed: %s", r->cfg->name, r->error);
-		if (t.booted)
-			kvnet_guest_log_tail(&t.guest, NB_CONSOLE_TAIL);
+		nb_show_log(&t);
 		goto out;
 	}
 	if (t.booted)
@@ -1060,7 +1074,7 @@ static void nb_config_run(struct nb_result *r, const struct nb_host *host,
 		    __kvnet_guest_wait_exit(&t.guest, 0) != -ETIMEDOUT) {
 			nb_errf(r->error, sizeof(r->error),
 				"the guest's VMM exited during the runs");
-			kvnet_guest_log_tail(&t.guest, NB_CONSOLE_TAIL);
+			nb_show_log(&t);
 			break;
 		}
 	}
