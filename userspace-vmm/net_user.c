@@ -295,6 +295,7 @@ static bool net_user__rx(struct net_user *nu)
 	struct net_user_queue *q = &nu->q[NET_VQ_RX];
 	unsigned int done = 0;
 	bool more = false;
+	uint16_t seen;
 	int ret;
 
 	/* Kicks matter only when the guest runs out of buffers. */
@@ -308,6 +309,7 @@ static bool net_user__rx(struct net_user *nu)
 			net_user__poll_tap(nu, true);
 			break;
 		}
+		seen = vring__avail_seen(&q->vr);
 		ret = net_user__rx_deliver(nu);
 		if (ret < 0) {
 			net_user__fail(nu, q);
@@ -317,8 +319,13 @@ static bool net_user__rx(struct net_user *nu)
 			done++;
 			continue;
 		}
-		/* Out of buffers: the packet waits for an RX kick. */
-		if (vring__enable_kicks(&q->vr)) {
+		/*
+		 * Too few buffers for this packet, maybe some: give the guest
+		 * what went so far, so it refills, and wait for it to add
+		 * more than it had (not merely for buffers to be there).
+		 */
+		net_user__call(q);
+		if (vring__enable_kicks_after(&q->vr, seen)) {
 			vring__disable_kicks(&q->vr);
 			continue;
 		}

@@ -242,11 +242,21 @@ void vring__disable_kicks(struct vring_queue *vr)
 
 bool vring__enable_kicks(struct vring_queue *vr)
 {
+	return vring__enable_kicks_after(vr, vr->last_avail);
+}
+
+bool vring__enable_kicks_after(struct vring_queue *vr, uint16_t seen)
+{
 	if (vr->event_idx)
-		GUEST_STORE(*vring__avail_event(vr), htole16(vr->last_avail));
+		GUEST_STORE(*vring__avail_event(vr), htole16(seen));
 	else
 		GUEST_STORE(vr->used->flags, 0);
 	/* The store before the re-read: pairs with the driver's kick check. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vring__avail_idx(vr) != vr->last_avail;
+	return vring__avail_idx(vr) != seen;
+}
+
+uint16_t vring__avail_seen(const struct vring_queue *vr)
+{
+	return vring__avail_idx(vr);
 }

@@ -86,5 +86,13 @@ bool vring__need_call(struct vring_queue *vr);
  */
 void vring__disable_kicks(struct vring_queue *vr);
 bool vring__enable_kicks(struct vring_queue *vr);
+/*
+ * The same for a device that has looked at the chains up to avail index
+ * @seen and needs more than those: a kick once the driver adds one more;
+ * true if it already has.
+ */
+bool vring__enable_kicks_after(struct vring_queue *vr, uint16_t seen);
+/* The driver's avail index now (to pass to vring__enable_kicks_after). */
+uint16_t vring__avail_seen(const struct vring_queue *vr);
 
 #endif /* VMM__VRING_H */
