@@ -45,6 +45,13 @@ check: all
 vm-shell: all
 	@$(VM_ENV) $(VM)/vm.sh $(CURDIR)/selftests/out/vm/shell shell
 
+# The README's demo: in the test VM, a guest of kvnet-vmm whose network
+# device kvnet serves pings its peer and moves data (selftests/demo/).
+.PHONY: demo
+demo: all
+	$(MAKE) -C selftests/demo
+	@$(VM_ENV) selftests/demo/run.sh
+
 # dp_bench against /dev/kvnet and /dev/vhost-net in one test VM run: the
 # table of README.md's "Harness throughput", and BENCH_JSON.
 bench-harness: all
