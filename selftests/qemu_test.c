@@ -78,21 +78,6 @@ static void __attribute__((constructor)) remember_vhost_net(void)
 	atexit(reload_vhost_net);
 }
 
-/*
- * selftests/out/, where tcp_stream is: under KVNET_REPO (the VM runner
- * sets it; /proc/self/exe can name a path outside its chroot), else here.
- */
-static const char *tool_dir(void)
-{
-	static char dir[PATH_MAX];
-	const char *repo = getenv("KVNET_REPO");
-
-	if (!repo || !*repo)
-		return ".";
-	snprintf(dir, sizeof(dir), "%s/selftests/out", repo);
-	return dir;
-}
-
 /* Whether something listens on TCP @port, IPv4 or IPv6. */
 static bool tcp_listening(unsigned int port)
 {
@@ -235,13 +220,13 @@ static void guest_ping(struct __test_metadata *_metadata, struct qemu_vm *vm)
 static void stream(struct __test_metadata *_metadata, struct qemu_vm *vm,
 		   unsigned long long bytes, bool to_guest)
 {
-	char gout[1024], hout[1024], verified[64];
+	char gout[1024], hout[1024], verified[64], tool[PATH_MAX];
 	struct kvnet_host_cmd server;
 	uint64_t start = kvnet_now_ms();
 	int gret, hret;
 
-	kvnet_host_spawn(&server, "exec %s/tcp_stream -s -1 -p %u",
-			 tool_dir(), STREAM_PORT);
+	ASSERT_EQ(0, __kvnet_repo_path(tool, "selftests/out/tcp_stream"));
+	kvnet_host_spawn(&server, "exec %s -s -1 -p %u", tool, STREAM_PORT);
 	/* Starting over 9p in a loaded VM can take seconds. */
 	ASSERT_TRUE(kvnet_wait_until(tcp_listening(STREAM_PORT), 20000)) {
 		__kvnet_host_collect(&server, 0, hout, sizeof(hout));
