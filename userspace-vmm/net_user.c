@@ -8,8 +8,8 @@
  * interrupts follow the driver's wishes (EVENT_IDX or the flags); the
  * interrupt is the write of the queue's MSI-X eventfd, a KVM irqfd.
  *
- * A ring that breaks a rule stops the device (DEVICE_NEEDS_RESET); the
- * thread then only waits to be stopped by the reset.
+ * A ring that breaks a rule stops that queue and asks the driver for a
+ * reset (DEVICE_NEEDS_RESET); the other queue keeps going until then.
  */
 #include <endian.h>
 #include <errno.h>
@@ -63,7 +63,6 @@ struct net_user {
 	int stop_fd;
 	int epoll_fd;
 	bool tap_polled;
-	bool broken;
 	bool mrg_rxbuf;
 	uint64_t features;		/* negotiated */
 	struct net_user_queue q[NET_VQ_MAX];
@@ -83,9 +82,6 @@ static void net_user__fail(struct net_user *nu, struct net_user_queue *q)
 	virtio_pci__report(&nu->nd->vp, "%s queue: %s; the device needs a reset",
 			   net__queue_name(q - nu->q), q->vr.error);
 	STAT_ADD(q->st.errors, 1);
-	nu->broken = true;
-	/* Nothing more from the tap: wait for the reset. */
-	epoll_ctl(nu->epoll_fd, EPOLL_CTL_DEL, nu->nd->tap_fd, NULL);
 	virtio_pci__needs_reset(&nu->nd->vp);
 }
 
@@ -94,7 +90,10 @@ static void net_user__poll_tap(struct net_user *nu, bool on)
 	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
 				  .data.u32 = EV_TAP };
 
-	if (on == nu->tap_polled || nu->broken)
+	/* Packets for a broken RX ring wait in the tap until the reset. */
+	if (nu->q[NET_VQ_RX].vr.broken)
+		on = false;
+	if (on == nu->tap_polled)
 		return;
 	epoll_ctl(nu->epoll_fd, EPOLL_CTL_MOD, nu->nd->tap_fd, &ev);
 	nu->tap_polled = on;
@@ -313,6 +312,7 @@ static bool net_user__rx(struct net_user *nu)
 		ret = net_user__rx_deliver(nu);
 		if (ret < 0) {
 			net_user__fail(nu, q);
+			net_user__poll_tap(nu, false);
 			break;
 		}
 		if (ret > 0) {
@@ -354,8 +354,6 @@ static void *net_user__thread(void *arg)
 	int i, n;
 
 	for (;;) {
-		if (nu->broken)
-			tx_work = rx_work = false;
 		n = epoll_wait(nu->epoll_fd, ev, ARRAY_SIZE(ev),
 			       tx_work || rx_work ? 0 : -1);
 		for (i = 0; i < n; i++) {
@@ -375,9 +373,14 @@ static void *net_user__thread(void *arg)
 				break;
 			}
 		}
-		if (tx_work && !nu->broken)
+		/* A broken ring is left alone: kicks are read, no more. */
+		if (tx->vr.broken)
+			tx_work = false;
+		if (rx->vr.broken)
+			rx_work = false;
+		if (tx_work)
 			tx_work = net_user__tx(nu);
-		if (rx_work && !nu->broken)
+		if (rx_work)
 			rx_work = net_user__rx(nu);
 	}
 }
@@ -405,7 +408,6 @@ static int net_user__start(struct net_dev *nd)
 	nu->features = vp->driver_features;
 	nu->mrg_rxbuf = virtio_pci__negotiated(vp, VIRTIO_NET_F_MRG_RXBUF);
 	nu->rx_len = 0;
-	nu->broken = false;
 	for (i = 0; i < NET_VQ_MAX; i++) {
 		struct net_user_queue *q = &nu->q[i];
 		struct virtio_queue *vq = &vp->vq[i];
@@ -416,6 +418,8 @@ static int net_user__start(struct net_dev *nd)
 		if (q->active)
 			vring__init(&q->vr, nd->vm, vq->size, vq->desc,
 				    vq->avail, vq->used, event_idx, indirect);
+		else
+			memset(&q->vr, 0, sizeof(q->vr));
 		/* Kicks from before DRIVER_OK: the thread looks anyway. */
 		eventfd_read(q->kick_fd, &stale);
 	}
