@@ -87,14 +87,14 @@ static void net_user__fail(struct net_user *nu, struct net_user_queue *q)
 
 static void net_user__poll_tap(struct net_user *nu, bool on)
 {
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
-				  .data.u32 = EV_TAP };
+	struct epoll_event ev = { .data.u32 = EV_TAP };
 
 	/* Packets for a broken RX ring wait in the tap until the reset. */
 	if (nu->q[NET_VQ_RX].vr.broken)
 		on = false;
 	if (on == nu->tap_polled)
 		return;
+	ev.events = on ? EPOLLIN : 0;
 	epoll_ctl(nu->epoll_fd, EPOLL_CTL_MOD, nu->nd->tap_fd, &ev);
 	nu->tap_polled = on;
 }

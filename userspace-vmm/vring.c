@@ -212,6 +212,10 @@ bool vring__need_call(struct vring_queue *vr)
 	uint16_t old = vr->signalled_used, now = vr->published;
 	bool valid = vr->signalled_valid;
 
+	if (valid && old == now)
+		return false;	/* nothing new since the last check */
+	vr->signalled_used = now;
+	vr->signalled_valid = true;
 	/*
 	 * The used index store before the read of the driver's wish: pairs
 	 * with the driver's barrier between re-enabling callbacks and
@@ -221,9 +225,6 @@ bool vring__need_call(struct vring_queue *vr)
 	if (!vr->event_idx)
 		return !(le16toh(GUEST_LOAD(vr->avail->flags)) &
 			 VRING_AVAIL_F_NO_INTERRUPT);
-
-	vr->signalled_used = now;
-	vr->signalled_valid = true;
 	if (!valid)
 		return true;
 	return vring_need_event(le16toh(GUEST_LOAD(*vring__used_event(vr))),

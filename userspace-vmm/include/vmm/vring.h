@@ -31,7 +31,7 @@ struct vring_queue {
 	uint16_t last_avail;		/* next avail entry to take */
 	uint16_t used_idx;		/* next used entry to fill */
 	uint16_t published;		/* used->idx as last written */
-	uint16_t signalled_used;	/* used_idx at the last call check */
+	uint16_t signalled_used;	/* published at the last call check */
 	bool signalled_valid;
 };
 
