@@ -228,7 +228,9 @@ static int net_vhost__open_dev(struct net_dev *nd, uint64_t *features,
 	nv->nd = nd;
 	nv->path = path;
 	nv->kvnet = kvnet;
-	nv->err_fd[NET_VQ_RX] = nv->err_fd[NET_VQ_TX] = nv->stop_fd = -1;
+	for (q = 0; q < NET_VQ_MAX; q++)
+		nv->err_fd[q] = -1;
+	nv->stop_fd = -1;
 
 	nv->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (nv->fd < 0) {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * virtio-pci, modern interface (virtio 1.x, section 4.1). Every register
- * the driver writes is checked where it is written (a queue index against
- * the number of queues, a queue size against the maximum, a vector
- * against the MSI-X table) and the ring addresses where they are used, at
- * DRIVER_OK: a ring outside guest memory sets DEVICE_NEEDS_RESET, it never
- * reaches a backend.
+ * the driver writes is checked before it takes effect (the selected queue
+ * against the number of queues, a queue size against the maximum, a
+ * vector against the MSI-X table) and the ring addresses where they are
+ * used, at DRIVER_OK: a ring outside guest memory sets DEVICE_NEEDS_RESET,
+ * it never reaches a backend.
  */
 #include <endian.h>
 #include <errno.h>
