@@ -279,34 +279,6 @@ static const char *nb_first_line(const char *text, char *buf, size_t size)
 
 /* ---- the client's side: a guest, or a network namespace ----------------- */
 
-/* The child that holds the veth client's network namespace. */
-static pid_t nb_hold_netns(void)
-{
-	int pipefd[2];
-	char ok = 0;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (!pid) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		ok = !unshare(CLONE_NEWNET);
-		if (write(pipefd[1], &ok, 1) != 1 || !ok)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(pipefd[1]);
-	if (pid > 0 && (read(pipefd[0], &ok, 1) != 1 || !ok)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		pid = -EPERM;
-	}
-	close(pipefd[0]);
-	return pid;
-}
-
 /* The peer's namespace and tap, and a veth to the client's namespace. */
 static int nb_host_setup(struct nb_host *h, char *err, size_t errlen)
 {
@@ -316,7 +288,7 @@ static int nb_host_setup(struct nb_host *h, char *err, size_t errlen)
 	ret = __kvnet_peer_setup(&h->peer, err, errlen);
 	if (ret)
 		return ret;
-	h->veth_holder = nb_hold_netns();
+	h->veth_holder = kvnet_hold_netns();
 	if (h->veth_holder < 0) {
 		ret = h->veth_holder;
 		nb_errf(err, errlen, "the veth client's network namespace: %s",
@@ -858,31 +830,6 @@ static double nb_netperf(struct nb_target *t, const struct nb_test *test,
 	return v;
 }
 
-/* Whether something in this network namespace listens on TCP @port. */
-static bool nb_tcp_listening(unsigned int port)
-{
-	static const char *const files[] = {
-		"/proc/net/tcp", "/proc/net/tcp6",
-	};
-	unsigned int i, lport, state;
-	bool found = false;
-	char line[256];
-	FILE *f;
-
-	for (i = 0; i < ARRAY_SIZE(files) && !found; i++) {
-		f = fopen(files[i], "re");
-		if (!f)
-			continue;
-		/* "sl local_address rem_address st ...", hex; 0A: LISTEN. */
-		while (!found && fgets(line, sizeof(line), f))
-			found = sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*s %x",
-				       &lport, &state) == 2 &&
-				lport == port && state == 0x0a;
-		fclose(f);
-	}
-	return found;
-}
-
 /* One run of @test: the sample, s->ok and s->error saying how it went. */
 static void nb_run_once(struct nb_target *t, const struct nb_test *test,
 			double secs, struct nb_sample *s)
@@ -910,7 +857,7 @@ static void nb_run_once(struct nb_target *t, const struct nb_test *test,
 	 * The client gives up after 5 s of refused connections: a server
 	 * that a loaded machine starts late must not make that happen.
 	 */
-	if (!kvnet_wait_until(nb_tcp_listening(test->port), NB_CMD_MS)) {
+	if (!kvnet_wait_until(kvnet_tcp_listening(test->port), NB_CMD_MS)) {
 		__kvnet_host_collect(&server, 0, sout, sizeof(sout));
 		nb_errf(s->error, sizeof(s->error),
 			"the server does not listen on port %u: %s",

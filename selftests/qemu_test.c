@@ -78,31 +78,6 @@ static void __attribute__((constructor)) remember_vhost_net(void)
 	atexit(reload_vhost_net);
 }
 
-/* Whether something listens on TCP @port, IPv4 or IPv6. */
-static bool tcp_listening(unsigned int port)
-{
-	static const char *const files[] = {
-		"/proc/net/tcp", "/proc/net/tcp6",
-	};
-	unsigned int i, lport, state;
-	char line[512];
-	bool found = false;
-	FILE *f;
-
-	for (i = 0; i < ARRAY_SIZE(files) && !found; i++) {
-		f = fopen(files[i], "re");
-		if (!f)
-			continue;
-		/* "sl local_address rem_address st": hex, 0A is LISTEN. */
-		while (!found && fgets(line, sizeof(line), f))
-			found = sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*s %x",
-				       &lport, &state) == 2 &&
-				lport == port && state == 0x0a;
-		fclose(f);
-	}
-	return found;
-}
-
 static void unload_module(struct __test_metadata *_metadata,
 			  const char *name)
 {
@@ -228,7 +203,7 @@ static void stream(struct __test_metadata *_metadata, struct qemu_vm *vm,
 	ASSERT_EQ(0, __kvnet_repo_path(tool, "selftests/out/tcp_stream"));
 	kvnet_host_spawn(&server, "exec %s -s -1 -p %u", tool, STREAM_PORT);
 	/* Starting over 9p in a loaded VM can take seconds. */
-	ASSERT_TRUE(kvnet_wait_until(tcp_listening(STREAM_PORT), 20000)) {
+	ASSERT_TRUE(kvnet_wait_until(kvnet_tcp_listening(STREAM_PORT), 20000)) {
 		__kvnet_host_collect(&server, 0, hout, sizeof(hout));
 		TH_LOG("tcp_stream -s does not listen: %s", hout);
 	}

@@ -78,34 +78,6 @@ FIXTURE(tools) {
 		TH_LOG("%s", __out);					\
 } while (0)
 
-/* The peer's netns: a child that unshares one and waits to be killed. */
-static pid_t tt_hold_netns(void)
-{
-	char ok = 0;
-	int pipefd[2];
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (!pid) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		ok = !unshare(CLONE_NEWNET);
-		if (write(pipefd[1], &ok, 1) != 1 || !ok)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(pipefd[1]);
-	if (pid > 0 && (read(pipefd[0], &ok, 1) != 1 || !ok)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		pid = -EPERM;
-	}
-	close(pipefd[0]);
-	return pid;
-}
-
 FIXTURE_SETUP(tools)
 {
 	char exe[PATH_MAX], out[256];
@@ -127,7 +99,7 @@ FIXTURE_SETUP(tools)
 		      "ip link add " TT_LINK " type veth peer name "
 		      TT_PEER_LINK))
 		KVNET_SKIP("no veth (modprobe veth): %s", out);
-	self->holder = tt_hold_netns();
+	self->holder = kvnet_hold_netns();
 	ASSERT_LT(0, self->holder) TH_LOG("peer netns: %s",
 					  kvnet_errname(-self->holder));
 	self->peer_ns = open(kvnet_fmt("/proc/%d/ns/net", self->holder),

@@ -285,6 +285,15 @@ int __kvnet_regular_file(void);
 int __kvnet_enter_netns(void);
 
 /*
+ * A network namespace held open by a child that unshared it and waits to
+ * be killed (it dies with the caller too): its pid, whose
+ * /proc/<pid>/ns/net others can enter, or -errno.
+ */
+pid_t kvnet_hold_netns(void);
+/* Whether something in this network namespace listens on TCP @port. */
+bool kvnet_tcp_listening(unsigned int port);
+
+/*
  * Create a tap: tun with @flags (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR for a
  * backend) named after @name_fmt ("kvt%d"); fd or -errno, name in @name.
  */

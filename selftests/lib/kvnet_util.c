@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -590,6 +592,57 @@ int __kvnet_enter_netns(void)
 	/* Best effort: kvnet's counters live there, and KVM's. */
 	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 	return 0;
+}
+
+pid_t kvnet_hold_netns(void)
+{
+	int pipefd[2];
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ok = !unshare(CLONE_NEWNET);
+		if (write(pipefd[1], &ok, 1) != 1 || !ok)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	if (pid > 0 && (read(pipefd[0], &ok, 1) != 1 || !ok)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -EPERM;
+	}
+	close(pipefd[0]);
+	return pid;
+}
+
+bool kvnet_tcp_listening(unsigned int port)
+{
+	static const char *const files[] = {
+		"/proc/net/tcp", "/proc/net/tcp6",
+	};
+	unsigned int i, lport, state;
+	bool found = false;
+	char line[512];
+	FILE *f;
+
+	for (i = 0; i < ARRAY_SIZE(files) && !found; i++) {
+		f = fopen(files[i], "re");
+		if (!f)
+			continue;
+		/* "sl local_address rem_address st ...", hex; 0A: LISTEN. */
+		while (!found && fgets(line, sizeof(line), f))
+			found = sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*s %x",
+				       &lport, &state) == 2 &&
+				lport == port && state == 0x0a;
+		fclose(f);
+	}
+	return found;
 }
 
 int __kvnet_tap_create(unsigned int flags, const char *name_fmt,
