@@ -75,6 +75,8 @@ main() {
 	run=$(run_dir "$log")
 	out=$run/results/$test.out
 	if [[ -n $run && -f $out ]]; then
+		# check.sh keeps only the last runs: keep this one's output.
+		cp "$out" "$OUT/net_bench.out"
 		block "$out" table
 		block "$out" json >"$JSON.tmp"
 		if [[ -s $JSON.tmp ]]; then
@@ -91,7 +93,7 @@ main() {
 				plot_rc=1
 			fi
 		fi
-		echo "bench: the whole run in ${run#"$REPO"/}/"
+		echo "bench: its output in ${OUT#"$REPO"/}/net_bench.out, the whole run in ${run#"$REPO"/}/"
 	fi
 	if ((rc)); then
 		echo "bench: the run failed; check.sh said (the JSON left out):"
