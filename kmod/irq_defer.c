@@ -80,6 +80,19 @@ void kvnet_irq_defer_rx_active(struct kvnet_irq_defer *d)
 		      HRTIMER_MODE_ABS);
 }
 
+/*
+ * End a wait without interrupting; a timer that fires meanwhile only runs
+ * the work for nothing. Whether one was pending. Context: vq mutex held.
+ */
+static bool kvnet_irq_defer_end(struct kvnet_irq_defer *d)
+{
+	if (!d->pending)
+		return false;
+	WRITE_ONCE(d->pending, false);
+	hrtimer_try_to_cancel(&d->timer);
+	return true;
+}
+
 /**
  * kvnet_irq_defer_notify() - used entries were added: interrupt now or later
  * @d: the TX queue's deferral
@@ -93,7 +106,8 @@ void kvnet_irq_defer_notify(struct kvnet_irq_defer *d)
 
 	if (!us || !kvnet_vq_has(vq, VIRTIO_RING_F_EVENT_IDX) ||
 	    time_after(jiffies, READ_ONCE(d->rx_active_until))) {
-		kvnet_irq_defer_flush(d);
+		/* One notify covers a wait in progress too. */
+		kvnet_irq_defer_end(d);
 		kvnet_vq_notify(vq);
 		return;
 	}
@@ -117,11 +131,8 @@ void kvnet_irq_defer_flush(struct kvnet_irq_defer *d)
 {
 	struct kvnet_vq *vq = d->vq;
 
-	if (!d->pending)
-		return;
-	WRITE_ONCE(d->pending, false);
-	hrtimer_try_to_cancel(&d->timer);
-	if (vq->private && !vq->stopped && !vq->broken)
+	if (kvnet_irq_defer_end(d) && vq->private && !vq->stopped &&
+	    !vq->broken)
 		kvnet_vq_notify(vq);
 }
 
