@@ -195,30 +195,24 @@ static void guest_ping(struct __test_metadata *_metadata, struct qemu_vm *vm)
 static void stream(struct __test_metadata *_metadata, struct qemu_vm *vm,
 		   unsigned long long bytes, bool to_guest)
 {
-	char gout[1024], hout[1024], verified[64], tool[PATH_MAX];
-	struct kvnet_host_cmd server;
+	struct kvnet_guest_stream r;
 	uint64_t start = kvnet_now_ms();
-	int gret, hret;
+	char verified[64];
+	int ret;
 
-	ASSERT_EQ(0, __kvnet_repo_path(tool, "selftests/out/tcp_stream"));
-	kvnet_host_spawn(&server, "exec %s -s -1 -p %u", tool, STREAM_PORT);
-	/* Starting over 9p in a loaded VM can take seconds. */
-	ASSERT_TRUE(kvnet_wait_until(kvnet_tcp_listening(STREAM_PORT), 20000)) {
-		__kvnet_host_collect(&server, 0, hout, sizeof(hout));
-		TH_LOG("tcp_stream -s does not listen: %s", hout);
-	}
-	gret = __kvnet_guest_run(&vm->guest, STREAM_MS, gout, sizeof(gout),
-				 "tcp_stream -c %s -p %u -n %llu -V%s",
-				 KVNET_PEER_ADDR, STREAM_PORT, bytes,
-				 to_guest ? " -R" : "");
-	hret = __kvnet_host_collect(&server, 10000, hout, sizeof(hout));
+	ret = __kvnet_guest_stream(&vm->guest, STREAM_PORT, bytes, to_guest,
+				   STREAM_MS, &r);
+	ASSERT_EQ(0, ret) TH_LOG("tcp_stream -s does not listen: %s: %s",
+				 kvnet_errname(-ret), r.host_out);
 	snprintf(verified, sizeof(verified), "verified %llu bytes", bytes);
-	EXPECT_EQ(0, gret) TH_LOG("guest tcp_stream: %s", gout);
-	EXPECT_EQ(0, hret) TH_LOG("host tcp_stream: %s", hout);
-	EXPECT_NE(NULL, strstr(to_guest ? gout : hout, verified))
+	EXPECT_EQ(0, r.guest_status)
+		TH_LOG("guest tcp_stream: %s", r.guest_out);
+	EXPECT_EQ(0, r.host_status)
+		TH_LOG("host tcp_stream: %s", r.host_out);
+	EXPECT_NE(NULL, strstr(to_guest ? r.guest_out : r.host_out, verified))
 		TH_LOG("the %s did not verify %llu bytes: %s",
 		       to_guest ? "guest" : "host", bytes,
-		       to_guest ? gout : hout);
+		       to_guest ? r.guest_out : r.host_out);
 	note("%llu MiB %s in %.1f s\n", bytes >> 20,
 	     to_guest ? "host -> guest" : "guest -> host",
 	     (kvnet_now_ms() - start) / 1000.0);

@@ -256,28 +256,27 @@ static void vm_ping(struct __test_metadata *_metadata, struct vmm_vm *vm)
 static void vm_stream(struct __test_metadata *_metadata, struct vmm_vm *vm,
 		      unsigned long long bytes, bool to_guest)
 {
-	char gout[1024], hout[1024], verified[64];
-	struct kvnet_host_cmd server;
+	struct kvnet_guest_stream r;
 	uint64_t start = kvnet_now_ms();
-	int gret, hret;
+	char verified[64];
+	int ret;
 
 	vm_step(vm, to_guest ? "verified stream host -> guest"
 			     : "verified stream guest -> host");
-	/* The client retries a refused connect while the server starts. */
-	kvnet_host_spawn(&server, "exec %s/tcp_stream -s -1 -p %u",
-			 vm->tools, STREAM_PORT);
-	gret = __kvnet_guest_run(&vm->guest, STREAM_MS, gout, sizeof(gout),
-				 "tcp_stream -c %s -p %u -n %llu -V%s",
-				 KVNET_PEER_ADDR, STREAM_PORT, bytes,
-				 to_guest ? " -R" : "");
-	hret = __kvnet_host_collect(&server, 10000, hout, sizeof(hout));
+	ret = __kvnet_guest_stream(&vm->guest, STREAM_PORT, bytes, to_guest,
+				   STREAM_MS, &r);
+	ASSERT_EQ(0, ret) TH_LOG("tcp_stream -s does not listen: %s: %s",
+				 kvnet_errname(-ret), r.host_out);
 	snprintf(verified, sizeof(verified), "verified %llu bytes", bytes);
-	EXPECT_EQ(0, gret) TH_LOG("guest tcp_stream: %s", gout);
-	EXPECT_EQ(0, hret) TH_LOG("host tcp_stream: %s", hout);
-	EXPECT_NE(NULL, strstr(gout, verified))
-		TH_LOG("the guest does not say '%s': %s", verified, gout);
-	EXPECT_NE(NULL, strstr(hout, verified))
-		TH_LOG("the host does not say '%s': %s", verified, hout);
+	EXPECT_EQ(0, r.guest_status)
+		TH_LOG("guest tcp_stream: %s", r.guest_out);
+	EXPECT_EQ(0, r.host_status)
+		TH_LOG("host tcp_stream: %s", r.host_out);
+	EXPECT_NE(NULL, strstr(r.guest_out, verified))
+		TH_LOG("the guest does not say '%s': %s", verified,
+		       r.guest_out);
+	EXPECT_NE(NULL, strstr(r.host_out, verified))
+		TH_LOG("the host does not say '%s': %s", verified, r.host_out);
 	ASSERT_TRUE(_metadata->passed);
 	note("%llu MiB %s in %.1f s\n", bytes >> 20,
 	     to_guest ? "host -> guest" : "guest -> host",

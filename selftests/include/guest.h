@@ -181,6 +181,29 @@ int __kvnet_host_spawn(struct kvnet_host_cmd *c, const char *fmt, ...)
 int __kvnet_host_collect(struct kvnet_host_cmd *c, unsigned int timeout_ms,
 			 char *out, size_t outlen);
 
+/* What both ends of __kvnet_guest_stream() said. */
+struct kvnet_guest_stream {
+	/* The guest's client: as __kvnet_guest_run(). */
+	int guest_status;
+	/* The peer's server: as __kvnet_host_collect(). */
+	int host_status;
+	char guest_out[1024];
+	char host_out[1024];
+};
+
+/*
+ * tcp_stream -V of @bytes between a server in this process's network
+ * namespace (the peer) on @port and the guest as its client: the guest
+ * sends, or with @to_guest receives; the receiver checks every byte.
+ * Waits up to 20 s for the server to listen, @timeout_ms for the client.
+ * 0 with both ends' statuses and output in @r (the caller judges them),
+ * or -errno when the server did not start or listen (its output in
+ * @r->host_out).
+ */
+int __kvnet_guest_stream(struct kvnet_guest *g, unsigned int port,
+			 unsigned long long bytes, bool to_guest,
+			 unsigned int timeout_ms, struct kvnet_guest_stream *r);
+
 /* ---- asserting forms, inside harness tests only ------------------------- */
 #ifdef __KSELFTEST_HARNESS_H
 

@@ -725,3 +725,32 @@ int __kvnet_host_collect(struct kvnet_host_cmd *c, unsigned int timeout_ms,
 	c->out_fd = -1;
 	return ret;
 }
+
+int __kvnet_guest_stream(struct kvnet_guest *g, unsigned int port,
+			 unsigned long long bytes, bool to_guest,
+			 unsigned int timeout_ms, struct kvnet_guest_stream *r)
+{
+	struct kvnet_host_cmd server;
+	char tool[PATH_MAX];
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	ret = __kvnet_repo_path(tool, "selftests/out/tcp_stream");
+	if (ret)
+		return ret;
+	ret = __kvnet_host_spawn(&server, "exec %s -s -1 -p %u", tool, port);
+	if (ret)
+		return ret;
+	/* Starting over 9p in a loaded VM can take seconds. */
+	if (!kvnet_wait_until(kvnet_tcp_listening(port), 20000)) {
+		__kvnet_host_collect(&server, 0, r->host_out,
+				     sizeof(r->host_out));
+		return -ETIMEDOUT;
+	}
+	r->guest_status = __kvnet_guest_run(g, timeout_ms, r->guest_out,
+		sizeof(r->guest_out), "tcp_stream -c %s -p %u -n %llu -V%s",
+		KVNET_PEER_ADDR, port, bytes, to_guest ? " -R" : "");
+	r->host_status = __kvnet_host_collect(&server, 10000, r->host_out,
+					      sizeof(r->host_out));
+	return 0;
+}
