@@ -665,54 +665,50 @@ int __kvnet_tap_create(unsigned int flags, const char *name_fmt,
 	return fd;
 }
 
-int __kvnet_link_up(const char *name)
+/* One SIOC* ioctl on interface @name, through @ifr: 0 or -errno. */
+static int kvnet_ifreq_ioctl(const char *name, unsigned long cmd,
+			     struct ifreq *ifr)
 {
-	struct ifreq ifr = { 0 };
 	int fd, ret = 0;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
-		ret = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr))
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
+	if (ioctl(fd, cmd, ifr))
 		ret = -errno;
 	close(fd);
 	return ret;
+}
+
+int __kvnet_link_up(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int ret;
+
+	ret = kvnet_ifreq_ioctl(name, SIOCGIFFLAGS, &ifr);
+	if (ret)
+		return ret;
+	ifr.ifr_flags |= IFF_UP;
+	return kvnet_ifreq_ioctl(name, SIOCSIFFLAGS, &ifr);
 }
 
 int __kvnet_link_feature(const char *name, uint32_t cmd, bool on)
 {
 	struct ethtool_value ev = { .cmd = cmd, .data = on };
 	struct ifreq ifr = { .ifr_data = (void *)&ev };
-	int fd, ret = 0;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, SIOCETHTOOL, &ifr))
-		ret = -errno;
-	close(fd);
-	return ret;
+	return kvnet_ifreq_ioctl(name, SIOCETHTOOL, &ifr);
 }
 
 int __kvnet_link_mac(const char *name, uint8_t mac[6])
 {
 	struct ifreq ifr = { 0 };
-	int fd, ret = 0;
+	int ret;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
-		ret = -errno;
-	else
+	ret = kvnet_ifreq_ioctl(name, SIOCGIFHWADDR, &ifr);
+	if (!ret)
 		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	close(fd);
 	return ret;
 }
 
