@@ -143,14 +143,20 @@ static void machine__panic_stop(void)
 	machine__request_stop(VMM_EXIT_GUEST, true, msg);
 }
 
-void machine__reset(void)
+/* Whether the console has shown a panic line. */
+static bool machine__panicked(void)
 {
 	bool panicked;
 
 	pthread_mutex_lock(&machine_lock);
 	panicked = panic_line[0];
 	pthread_mutex_unlock(&machine_lock);
-	if (panicked)
+	return panicked;
+}
+
+void machine__reset(void)
+{
+	if (machine__panicked())
 		machine__panic_stop();
 	else
 		machine__request_stop(VMM_EXIT_OK, false, "guest rebooted");
@@ -166,12 +172,7 @@ void machine__note_panic(const char *line)
 
 void machine__panic_done(void)
 {
-	bool panicked;
-
-	pthread_mutex_lock(&machine_lock);
-	panicked = panic_line[0];
-	pthread_mutex_unlock(&machine_lock);
-	if (panicked)
+	if (machine__panicked())
 		machine__panic_stop();
 }
 
