@@ -195,6 +195,22 @@ taint_findings() {
 	return 0
 }
 
+# The kernel's first report on stdin: its first line and what follows,
+# up to the stack's end; or the console's last lines if there is none.
+first_report() {
+	awk -v re="$OOPS_RE" '
+	{ tail[NR % 20] = $0 }
+	!n && $0 ~ re { n = NR }
+	n && NR - n < 80 { print; if (/<\/TASK>/ && NR - n > 8) exit }
+	END {
+		if (n)
+			exit
+		for (i = NR - 19; i <= NR; i++)
+			if (i > 0)
+				print tail[i % 20]
+	}'
+}
+
 # Why the VM ended without writing its results.
 vm_failure() {
 	local con=$RUN/console.log trace panic last
@@ -202,7 +218,9 @@ vm_failure() {
 	trace=$(since_start "$con" | grep -m 1 -E "$OOPS_RE" || true)
 	panic=$(since_start "$con" | grep -m 1 'Kernel panic - not syncing' || true)
 	last=$(since_start "$con" | grep -v '^$' | tail -n 1)
-	if ((vm_rc == 124 || vm_rc == 137)); then
+	if [[ -f $RUN/wedged.txt ]]; then
+		echo "test VM wedged: $(head -n 1 "$RUN/wedged.txt"); where its vCPUs were: ${RUN#"$REPO"/}/wedged.txt"
+	elif ((vm_rc == 124 || vm_rc == 137)); then
 		echo "test VM wedged: no result after ${VM_TIMEOUT}s: ${trace:-last console line: $last}"
 	elif [[ $panic =~ lockup|hung|blocked|stall ]]; then
 		echo "test VM wedged: $trace"
@@ -217,6 +235,10 @@ report_kernel() {
 	local res=$RUN/results findings
 
 	if [[ ! -f $res/done ]]; then
+		# CI shows only this output: give it the report, not one line.
+		since_start "$RUN/console.log" | first_report | diag
+		[[ -f $RUN/wedged.txt ]] &&
+			grep -v -e '^[A-Z][A-Z0-9 ]*=' -e '^QEMU .*monitor' -e '^$' "$RUN/wedged.txt" | diag
 		tap_counted fail "kernel: $(vm_failure)"
 		return
 	fi

@@ -11,6 +11,8 @@ set -euo pipefail
 
 # shellcheck source=selftests/vm/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=selftests/vm/watchdog.sh
+. "$(dirname "$0")/watchdog.sh"
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 RUNDIR=${1:?usage: vm.sh RUNDIR run|shell [TEST...]}
@@ -23,7 +25,8 @@ TESTDIR=${TESTDIR:-$REPO/selftests/out}
 # panic=-1 with -no-reboot turns any panic into a QEMU exit; the *_panic
 # options turn a wedge or a WARN into a panic with a trace on the console.
 CMDLINE=(console=ttyS0 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1
-	hung_task_panic=1 slub_debug=FZPU page_poison=1 printk.devkmsg=on)
+	hung_task_panic=1 slub_debug=FZPU page_poison=1 printk.devkmsg=on
+	nokaslr)
 
 quote() {
 	printf "'%s'" "${1//\'/\'\\\'\'}"
@@ -57,19 +60,28 @@ QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048
 # comments: tests print ok/not ok lines there too) or, for the shell, is
 # the terminal (Ctrl-A X quits QEMU).
 boot() {
-	local log=$RUNDIR/console.log
+	local log=$RUNDIR/console.log rc=0 watch
 
 	QEMU+=(-kernel "$VMLINUZ" -initrd "$RUNDIR/initramfs.cpio.gz"
 		-append "${CMDLINE[*]}" -serial chardev:con
 		-virtfs "local,path=$RUNDIR/results,mount_tag=results,security_model=none")
 	if [[ $MODE == shell ]]; then
 		"${QEMU[@]}" -chardev "stdio,id=con,mux=on,signal=off,logfile=$log" -mon chardev=con
-	elif [[ ${V:-0} == 1 ]]; then
+		return
+	fi
+	# shellcheck disable=SC2207 # option words without blanks
+	QEMU+=($(monitor_args))
+	watch_heartbeat >/dev/null 2>&1 &
+	watch=$!
+	if [[ ${V:-0} == 1 ]]; then
 		timeout -k 10 "$VM_TIMEOUT" "${QEMU[@]}" -chardev "stdio,id=con,logfile=$log" </dev/null |
 			sed -u 's/^/# /'
+		rc=${PIPESTATUS[0]}
 	else
-		timeout -k 10 "$VM_TIMEOUT" "${QEMU[@]}" -chardev "file,id=con,path=$log" </dev/null
+		timeout -k 10 "$VM_TIMEOUT" "${QEMU[@]}" -chardev "file,id=con,path=$log" </dev/null || rc=$?
 	fi
+	kill "$watch" 2>/dev/null || true
+	return "$rc"
 }
 
 main() {
