@@ -114,6 +114,23 @@ static int net__parse_backend(const char *val, struct net_opts *opts)
 	return 0;
 }
 
+static int net__parse_poll_us(const char *val, struct net_opts *opts)
+{
+	unsigned long us;
+	char *end;
+
+	errno = 0;
+	us = strtoul(val, &end, 10);
+	if (!isdigit((unsigned char)val[0]) || *end || errno ||
+	    us > NET_POLL_US_MAX) {
+		pr_err("--net: poll-us=%s: expected microseconds, 0 to %d",
+		       val, NET_POLL_US_MAX);
+		return -EINVAL;
+	}
+	opts->poll_us = us;
+	return 0;
+}
+
 int net__parse(const char *arg, struct net_opts *opts)
 {
 	char buf[256], *item, *save = NULL;
@@ -156,14 +173,25 @@ int net__parse(const char *arg, struct net_opts *opts)
 			}
 			ret = net__parse_backend(val, opts);
 			have_backend = true;
+		} else if (!strcmp(item, "poll-us")) {
+			if (opts->have_poll_us) {
+				pr_err("--net: poll-us= given twice");
+				return -EINVAL;
+			}
+			ret = net__parse_poll_us(val, opts);
+			opts->have_poll_us = true;
 		} else {
-			pr_err("--net: unknown key '%s' (tap, macvtap, mac, backend)",
+			pr_err("--net: unknown key '%s' (tap, macvtap, mac, backend, poll-us)",
 			       item);
 			return -EINVAL;
 		}
 	}
 	if (ret)
 		return -EINVAL;
+	if (opts->poll_us && opts->backend == NET_BACKEND_USER) {
+		pr_err("--net: poll-us= is for the kernel backends (vhost, kvnet)");
+		return -EINVAL;
+	}
 	if (!opts->ifname[0] && !opts->tap_path[0]) {
 		pr_err("--net: tap=NAME or macvtap=NAME|/dev/tapN is required");
 		return -EINVAL;
@@ -250,6 +278,11 @@ int net__init(struct vm *vm, const struct net_opts *opts)
 	nd->vm = vm;
 	nd->opts = *opts;
 	nd->ops = net__backend(opts->backend, &by_default);
+	if (opts->poll_us && nd->ops == &net_user_ops) {
+		pr_err("net: poll-us=: no kernel backend here (%s, %s) to busy poll",
+		       NET_KVNET_PATH, NET_VHOST_PATH);
+		return -EOPNOTSUPP;
+	}
 
 	ret = net_tap__open(nd);
 	if (ret)

@@ -128,6 +128,10 @@ static int net_vhost__set_ring(struct net_vhost *nv, unsigned int q)
 		.fd = virtio_pci__call_fd(vp, q),
 	};
 	struct vhost_vring_file err = { .index = q, .fd = nv->err_fd[q] };
+	struct vhost_vring_state poll_us = {
+		.index = q,
+		.num = nv->nd->opts.poll_us,
+	};
 	int ret;
 
 	ret = VHOST_IOCTL(nv, VHOST_SET_VRING_NUM, q, &num);
@@ -141,6 +145,9 @@ static int net_vhost__set_ring(struct net_vhost *nv, unsigned int q)
 		ret = VHOST_IOCTL(nv, VHOST_SET_VRING_CALL, q, &call);
 	if (!ret)
 		ret = VHOST_IOCTL(nv, VHOST_SET_VRING_ERR, q, &err);
+	if (!ret && nv->nd->opts.poll_us)
+		ret = VHOST_IOCTL(nv, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, q,
+				  &poll_us);
 	return ret;
 }
 

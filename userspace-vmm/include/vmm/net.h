@@ -28,10 +28,16 @@ struct net_opts {
 	bool have_mac;
 	uint8_t mac[6];
 	enum net_backend_kind backend;
+	unsigned int poll_us;	/* kernel backends' busy poll, 0: none */
+	bool have_poll_us;
 };
 
+/* The longest busy poll poll-us= takes, as a bound on typos. */
+#define NET_POLL_US_MAX		1000000
+
 /*
- * Parse "tap=NAME[,mac=xx:xx:xx:xx:xx:xx][,backend=user|vhost|kvnet]"
+ * Parse "tap=NAME[,mac=xx:xx:xx:xx:xx:xx][,backend=user|vhost|kvnet]
+ * [,poll-us=N]"
  * (or macvtap=NAME, or macvtap=/dev/tapN). Opens nothing. On error prints
  * what is wrong and returns -EINVAL.
  */
