@@ -46,6 +46,7 @@
  * in blocks between marker lines for selftests/bench-net/run.sh: the
  * table, the data of the ratio chart, the JSON.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -176,6 +177,8 @@ struct nb_target {
 static char nb_repo[PATH_MAX];
 static char nb_tool_dir[PATH_MAX];
 static uint64_t nb_start_ms, nb_deadline_ms;
+/* -p: the kernel backends busy poll this long (poll-us=); 0 by default. */
+static unsigned int nb_poll_us;
 
 /* A progress line, out at once. */
 __attribute__((format(printf, 1, 2)))
@@ -333,6 +336,10 @@ static void nb_vmm_argv(struct nb_target *t, struct nb_argv *a)
 	if (t->cfg->kind == NB_KVNET_VMM) {
 		snprintf(a->net, sizeof(a->net), "tap=%s,backend=%s",
 			 t->host->peer.tap, t->cfg->backend);
+		if (nb_poll_us && strcmp(t->cfg->backend, "user"))
+			snprintf(a->net + strlen(a->net),
+				 sizeof(a->net) - strlen(a->net),
+				 ",poll-us=%u", nb_poll_us);
 		snprintf(a->mem, sizeof(a->mem), "%uM", NB_GUEST_MEM_MIB);
 		*v++ = a->vmm;
 		*v++ = "--kernel";
@@ -357,6 +364,10 @@ static void nb_vmm_argv(struct nb_target *t, struct nb_argv *a)
 			snprintf(a->net + strlen(a->net),
 				 sizeof(a->net) - strlen(a->net),
 				 ",vhostfd=%d", t->kvnet_fd);
+		if (nb_poll_us)
+			snprintf(a->net + strlen(a->net),
+				 sizeof(a->net) - strlen(a->net),
+				 ",poll-us=%u", nb_poll_us);
 		snprintf(a->mem, sizeof(a->mem), "%u", NB_GUEST_MEM_MIB);
 		*v++ = NB_QEMU;
 		*v++ = "-L";
@@ -1047,6 +1058,8 @@ static void nb_usage(FILE *f)
 		"  -j, --json PATH   the JSON there, or between marker lines "
 		"on stdout with -\n"
 		"  -b, --budget SECS skip what would not end within SECS\n"
+		"  -p, --poll-us N   the kernel backends busy poll N us "
+		"(poll-us=; default 0)\n"
 		"Runs in the test VM as root (kvnet loaded, nested KVM); "
 		"see README.md,\n\"Guest benchmarks\". Exit status: 0 if "
 		"every run of every configuration\nworked, 1 if not, 2 bad "
@@ -1085,6 +1098,7 @@ static int nb_parse_opts(int argc, char **argv, struct nb_opts *o,
 		{ "configs", required_argument, NULL, 'c' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "budget", required_argument, NULL, 'b' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -1092,7 +1106,7 @@ static int nb_parse_opts(int argc, char **argv, struct nb_opts *o,
 	int opt;
 
 	*o = (struct nb_opts){ .secs = 5, .reps = 3 };
-	while ((opt = getopt_long(argc, argv, "ql:n:c:j:b:h", longopts,
+	while ((opt = getopt_long(argc, argv, "ql:n:c:j:b:p:h", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'q':
@@ -1121,6 +1135,13 @@ static int nb_parse_opts(int argc, char **argv, struct nb_opts *o,
 			o->budget_s = strtoul(optarg, &end, 10);
 			if (*end || !o->budget_s)
 				goto bad;
+			break;
+		case 'p':
+			o->poll_us = strtoul(optarg, &end, 10);
+			if (*end || !isdigit((unsigned char)*optarg) ||
+			    o->poll_us > 1000000)
+				goto bad;
+			nb_poll_us = o->poll_us;
 			break;
 		case 'h':
 			nb_usage(stdout);
@@ -1177,8 +1198,8 @@ int main(int argc, char **argv)
 	strftime(b.date, sizeof(b.date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
 	b.have_netperf = !kvnet_run(NULL, 0, "command -v netperf && "
 				    "command -v netserver");
-	nb_note("%s, %.1f s per run, %u run%s per test", b.date, o->secs,
-		o->reps, o->reps > 1 ? "s" : "");
+	nb_note("%s, %.1f s per run, %u run%s per test, busy poll %u us",
+		b.date, o->secs, o->reps, o->reps > 1 ? "s" : "", o->poll_us);
 
 	ret = nb_host_setup(&host, err, sizeof(err));
 	if (!ret && nb_exit_trace_start(exit_err, sizeof(exit_err)))

@@ -460,9 +460,10 @@ void nb_json(FILE *f, const struct nb_bench *b)
 	fprintf(f, "{\"tool\":\"net_bench\",\"date\":\"%s\","
 		"\"kernel\":\"%s\",\n"
 		" \"quick\":%s,\"duration_s\":%.1f,\"repetitions\":%u,\n"
+		" \"poll_us\":%u,\n"
 		" \"guest\":{\"cpus\":1,\"mem_mib\":%u,\"queue_pairs\":1},\n"
 		" \"netperf\":%s,\n \"configs\":[", b->date, u.release,
-		o->quick ? "true" : "false", o->secs, o->reps,
+		o->quick ? "true" : "false", o->secs, o->reps, o->poll_us,
 		NB_GUEST_MEM_MIB, b->have_netperf ? "true" : "false");
 	for (c = 0; c < NB_CFG_MAX; c++) {
 		const struct nb_result *r = &res[c];

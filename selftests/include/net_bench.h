@@ -132,6 +132,7 @@ struct nb_opts {
 	bool quick;
 	const char *json;
 	unsigned int budget_s;
+	unsigned int poll_us;	/* the kernel backends' busy poll */
 };
 
 /* The whole benchmark: how it ran and what it found. */
