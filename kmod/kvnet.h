@@ -184,6 +184,10 @@ int kvnet_vq_add_used(struct kvnet_vq *vq, const struct vring_used_elem *elems,
 void kvnet_vq_notify(struct kvnet_vq *vq);
 void kvnet_vq_disable_notify(struct kvnet_vq *vq);
 bool kvnet_vq_enable_notify(struct kvnet_vq *vq);
+bool kvnet_vq_avail_empty(struct kvnet_vq *vq);
+
+/* busy_poll.c */
+bool kvnet_busy_poll(struct kvnet_vq *vq, u32 timeout_us);
 
 /**
  * struct kvnet_dev - the device core shared by every kvnet device type

@@ -237,6 +237,9 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (ret < 0)
 			break;
 		if (!ret) {
+			if (vq->busyloop_timeout &&
+			    kvnet_busy_poll(vq, vq->busyloop_timeout))
+				continue;
 			if (unlikely(kvnet_vq_enable_notify(vq))) {
 				kvnet_vq_disable_notify(vq);
 				continue;
@@ -374,6 +377,28 @@ static int kvnet_net_fill_rx_hdr(struct kvnet_vq *vq, struct iov_iter *hdr,
 	return 0;
 }
 
+/*
+ * The RX queue ran dry, likely with the guest about to answer what it just
+ * received: spin on the TX ring, its kicks muted, for that answer. A packet
+ * from the backend wakes the RX queue and ends the spin.
+ */
+static void kvnet_net_rx_busy_poll(struct kvnet_net_vq *rx)
+{
+	struct kvnet_vq *tx = &kvnet_net_tx_of(rx)->vq;
+
+	/* The TX handler may hold it and want ours later: never wait. */
+	if (!mutex_trylock(&tx->mutex))
+		return;
+	if (kvnet_vq_running(tx) && !tx->broken) {
+		kvnet_vq_disable_notify(tx);
+		/* Muted with buffers queued: the TX handler unmutes. */
+		if (kvnet_busy_poll(tx, rx->vq.busyloop_timeout) ||
+		    kvnet_vq_enable_notify(tx))
+			kvnet_work_queue(tx->dev, &tx->poll.work);
+	}
+	mutex_unlock(&tx->mutex);
+}
+
 static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 {
 	struct kvnet_vq *vq = &nvq->vq;
@@ -396,6 +421,8 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (len <= 0) {
 			/* Nothing to receive: wait for the backend. */
 			kvnet_poll_start(&nvq->sock_poll, sock->file);
+			if (vq->busyloop_timeout)
+				kvnet_net_rx_busy_poll(nvq);
 			break;
 		}
 
