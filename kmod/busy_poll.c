@@ -16,8 +16,9 @@
  * @vq: the queue to watch, its mutex held and its kicks muted
  * @timeout_us: the longest spin, in microseconds
  *
- * Stops early when the worker has other work queued or another task wants
- * the CPU: the spin only uses time nothing else asked for.
+ * Stops early when the worker has other work queued, another task wants
+ * the CPU or a caller waits for a queue mutex: the spin only uses time
+ * nothing else asked for.
  *
  * Return: true if @vq has new buffers (or failed meanwhile, which the
  * caller finds when it takes the next chain).
@@ -30,12 +31,29 @@ bool kvnet_busy_poll(struct kvnet_vq *vq, u32 timeout_us)
 	vq->stats.busy_polls++;
 	for (;;) {
 		if (!kvnet_vq_avail_empty(vq)) {
-			vq->stats.busy_poll_hits++;
+			if (!vq->broken)
+				vq->stats.busy_poll_hits++;
 			return true;
 		}
 		if (!llist_empty(&dev->work_list) || need_resched() ||
+		    atomic_read(&dev->busy_poll_waiters) ||
 		    local_clock() >= end)
 			return false;
 		cpu_relax();
 	}
+}
+
+/*
+ * Around taking a queue mutex from outside the worker (ioctls, release,
+ * counters): a spin holding it gives way instead of making the caller
+ * wait out its timeout.
+ */
+void kvnet_busy_poll_wait_begin(struct kvnet_dev *dev)
+{
+	atomic_inc(&dev->busy_poll_waiters);
+}
+
+void kvnet_busy_poll_wait_end(struct kvnet_dev *dev)
+{
+	atomic_dec(&dev->busy_poll_waiters);
 }

@@ -65,17 +65,22 @@ int kvnet_vq_start_access(struct kvnet_vq *vq)
 static int kvnet_vq_avail_pending(struct kvnet_vq *vq)
 {
 	__virtio16 idx;
+	u16 avail;
 
+	/* Failed already, maybe in a busy poll: take nothing more. */
+	if (unlikely(vq->broken))
+		return -EIO;
 	if (vq->avail_idx == vq->last_avail_idx) {
 		if (get_user(idx, &vq->avail->idx)) {
 			kvnet_vq_fail(vq, "avail index unreadable");
 			return -EFAULT;
 		}
-		vq->avail_idx = kvnet16_to_cpu(vq, idx);
-		if ((u16)(vq->avail_idx - vq->last_avail_idx) > vq->num) {
+		avail = kvnet16_to_cpu(vq, idx);
+		if ((u16)(avail - vq->last_avail_idx) > vq->num) {
 			kvnet_vq_fail(vq, "avail index moved past the ring size");
 			return -EINVAL;
 		}
+		vq->avail_idx = avail;
 		if (vq->avail_idx == vq->last_avail_idx)
 			return 0;
 		/* Read entries only after the index that covers them. */
