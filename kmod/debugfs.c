@@ -34,6 +34,8 @@ static int kvnet_debugfs_vq_show(struct seq_file *s, void *unused)
 	seq_printf(s, "zerocopy_packets %llu\n", st.zerocopy_packets);
 	seq_printf(s, "errors %llu\n", st.errors);
 	seq_printf(s, "requeues %llu\n", st.requeues);
+	seq_printf(s, "busy_polls %llu\n", st.busy_polls);
+	seq_printf(s, "busy_poll_hits %llu\n", st.busy_poll_hits);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(kvnet_debugfs_vq);

@@ -19,6 +19,7 @@ void kvnet_dev_init(struct kvnet_dev *dev, struct kvnet_vq **vqs,
 	dev->mm = NULL;
 	dev->worker = NULL;
 	init_llist_head(&dev->work_list);
+	atomic_set(&dev->busy_poll_waiters, 0);
 	dev->features = 0;
 	dev->mem = NULL;
 	dev->vqs = vqs;

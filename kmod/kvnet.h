@@ -184,6 +184,12 @@ int kvnet_vq_add_used(struct kvnet_vq *vq, const struct vring_used_elem *elems,
 void kvnet_vq_notify(struct kvnet_vq *vq);
 void kvnet_vq_disable_notify(struct kvnet_vq *vq);
 bool kvnet_vq_enable_notify(struct kvnet_vq *vq);
+bool kvnet_vq_avail_empty(struct kvnet_vq *vq);
+
+/* busy_poll.c */
+bool kvnet_busy_poll(struct kvnet_vq *vq, u32 timeout_us);
+void kvnet_busy_poll_wait_begin(struct kvnet_dev *dev);
+void kvnet_busy_poll_wait_end(struct kvnet_dev *dev);
 
 /**
  * struct kvnet_dev - the device core shared by every kvnet device type
@@ -211,6 +217,8 @@ struct kvnet_dev {
 	unsigned int nvqs;
 	pid_t owner_tgid;
 	struct dentry *debugfs;
+	/* Callers about to wait for a queue mutex: busy polls give way. */
+	atomic_t busy_poll_waiters;
 };
 
 void kvnet_dev_init(struct kvnet_dev *dev, struct kvnet_vq **vqs,

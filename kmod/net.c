@@ -237,6 +237,12 @@ static void kvnet_net_handle_tx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (ret < 0)
 			break;
 		if (!ret) {
+			if (vq->busyloop_timeout) {
+				/* The guest gets what we did before we spin. */
+				kvnet_net_flush_used(nvq);
+				if (kvnet_busy_poll(vq, vq->busyloop_timeout))
+					continue;
+			}
 			if (unlikely(kvnet_vq_enable_notify(vq))) {
 				kvnet_vq_disable_notify(vq);
 				continue;
@@ -374,6 +380,37 @@ static int kvnet_net_fill_rx_hdr(struct kvnet_vq *vq, struct iov_iter *hdr,
 	return 0;
 }
 
+/*
+ * The RX queue ran dry, likely with the guest about to answer what it just
+ * received: mute the TX queue's kicks, so that the answer needs none, and
+ * return it locked for kvnet_net_rx_busy_poll(); or NULL.
+ */
+static struct kvnet_vq *kvnet_net_rx_mute_tx(struct kvnet_net_vq *rx)
+{
+	struct kvnet_vq *tx = &kvnet_net_tx_of(rx)->vq;
+
+	/* The TX handler may hold it and want ours later: never wait. */
+	if (!mutex_trylock(&tx->mutex))
+		return NULL;
+	if (!kvnet_vq_running(tx) || tx->broken) {
+		mutex_unlock(&tx->mutex);
+		return NULL;
+	}
+	kvnet_vq_disable_notify(tx);
+	return tx;
+}
+
+/* Spin on the muted TX ring for the answer; a backend packet ends it. */
+static void kvnet_net_rx_busy_poll(struct kvnet_net_vq *rx,
+				   struct kvnet_vq *tx)
+{
+	/* Still muted with buffers queued: the TX handler unmutes. */
+	if (kvnet_busy_poll(tx, rx->vq.busyloop_timeout) ||
+	    kvnet_vq_enable_notify(tx))
+		kvnet_work_queue(tx->dev, &tx->poll.work);
+	mutex_unlock(&tx->mutex);
+}
+
 static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 {
 	struct kvnet_vq *vq = &nvq->vq;
@@ -384,6 +421,7 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 	unsigned int max_chains = mergeable ? min_t(unsigned int, vq->num,
 						    KVNET_IOV_MAX) : 1;
 	unsigned int packets = 0, moved = 0, niov;
+	struct kvnet_vq *tx = NULL;
 	struct iov_iter hdr;
 	size_t bytes = 0, want, room;
 	int len, chains, ret;
@@ -396,6 +434,8 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (len <= 0) {
 			/* Nothing to receive: wait for the backend. */
 			kvnet_poll_start(&nvq->sock_poll, sock->file);
+			if (vq->busyloop_timeout)
+				tx = kvnet_net_rx_mute_tx(nvq);
 			break;
 		}
 
@@ -451,11 +491,14 @@ static void kvnet_net_handle_rx(struct kvnet_net_vq *nvq, struct socket *sock)
 		if (kvnet_net_exceeds_weight(vq, ++packets, bytes))
 			break;
 	}
+	/* With TX muted first: the guest may answer these at once. */
 	kvnet_net_flush_used(nvq);
 	if (moved)
 		kvnet_irq_defer_rx_active(&kvnet_net_tx_of(nvq)->irq_defer);
 	vq->stats.packets += moved;
 	vq->stats.bytes += bytes;
+	if (tx)
+		kvnet_net_rx_busy_poll(nvq, tx);
 }
 
 /* The one entry for kicks and socket wakeups of a queue. */
@@ -570,7 +613,9 @@ static int kvnet_net_release(struct inode *inode, struct file *f)
 	struct kvnet_net *n = f->private_data;
 
 	kvnet_debugfs_remove_dev(&n->dev);
+	kvnet_busy_poll_wait_begin(&n->dev);
 	kvnet_net_reset(n);
+	kvnet_busy_poll_wait_end(&n->dev);
 	kvfree(n);
 	return 0;
 }
@@ -723,11 +768,13 @@ static long kvnet_net_ioctl(struct file *f, unsigned int ioctl,
 	struct kvnet_net *n = f->private_data;
 	long ret;
 
+	kvnet_busy_poll_wait_begin(&n->dev);
 	mutex_lock(&n->dev.mutex);
 	ret = kvnet_dev_check_owner(&n->dev, ioctl);
 	if (!ret)
 		ret = kvnet_net_ioctl_locked(n, ioctl, (void __user *)arg);
 	mutex_unlock(&n->dev.mutex);
+	kvnet_busy_poll_wait_end(&n->dev);
 	return ret;
 }
 

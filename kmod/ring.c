@@ -65,23 +65,39 @@ int kvnet_vq_start_access(struct kvnet_vq *vq)
 static int kvnet_vq_avail_pending(struct kvnet_vq *vq)
 {
 	__virtio16 idx;
+	u16 avail;
 
+	/* Failed already, maybe in a busy poll: take nothing more. */
+	if (unlikely(vq->broken))
+		return -EIO;
 	if (vq->avail_idx == vq->last_avail_idx) {
 		if (get_user(idx, &vq->avail->idx)) {
 			kvnet_vq_fail(vq, "avail index unreadable");
 			return -EFAULT;
 		}
-		vq->avail_idx = kvnet16_to_cpu(vq, idx);
-		if ((u16)(vq->avail_idx - vq->last_avail_idx) > vq->num) {
+		avail = kvnet16_to_cpu(vq, idx);
+		if ((u16)(avail - vq->last_avail_idx) > vq->num) {
 			kvnet_vq_fail(vq, "avail index moved past the ring size");
 			return -EINVAL;
 		}
+		vq->avail_idx = avail;
 		if (vq->avail_idx == vq->last_avail_idx)
 			return 0;
 		/* Read entries only after the index that covers them. */
 		smp_rmb();
 	}
 	return (u16)(vq->avail_idx - vq->last_avail_idx);
+}
+
+/*
+ * No new entries in the avail ring, for busy polling. A ring that cannot
+ * be read counts as not empty: the caller then finds the queue failed.
+ */
+bool kvnet_vq_avail_empty(struct kvnet_vq *vq)
+{
+	lockdep_assert_held(&vq->mutex);
+
+	return !kvnet_vq_avail_pending(vq);
 }
 
 /* Append the guest buffer of one descriptor to the chain's iovecs. */
@@ -355,16 +371,35 @@ static int kvnet_vq_put_used_flags(struct kvnet_vq *vq)
 	return put_user(cpu_to_kvnet16(vq, vq->used_flags), &vq->used->flags);
 }
 
-/* Ask the guest not to kick while we are draining the ring anyway. */
+static int kvnet_vq_put_avail_event(struct kvnet_vq *vq, u16 event)
+{
+	__virtio16 __user *avail_event;
+
+	avail_event = (__virtio16 __user *)&vq->used->ring[vq->num];
+	return put_user(cpu_to_kvnet16(vq, event), avail_event);
+}
+
+/*
+ * Ask the guest not to kick while we are draining the ring anyway. The
+ * NO_NOTIFY bit of used_flags records that we asked, in either mode.
+ */
 void kvnet_vq_disable_notify(struct kvnet_vq *vq)
 {
-	/* With EVENT_IDX, not moving avail_event is enough. */
-	if (kvnet_vq_has(vq, VIRTIO_RING_F_EVENT_IDX) ||
-	    (vq->used_flags & VRING_USED_F_NO_NOTIFY))
+	int ret;
+
+	if (vq->used_flags & VRING_USED_F_NO_NOTIFY)
 		return;
 	vq->used_flags |= VRING_USED_F_NO_NOTIFY;
-	if (kvnet_vq_put_used_flags(vq))
-		kvnet_vq_fail(vq, "used flags unwritable");
+	/*
+	 * With EVENT_IDX, an avail_event behind the guest's index is one it
+	 * has passed already: no kick until enable moves it forward again.
+	 */
+	if (kvnet_vq_has(vq, VIRTIO_RING_F_EVENT_IDX))
+		ret = kvnet_vq_put_avail_event(vq, vq->avail_idx - 1);
+	else
+		ret = kvnet_vq_put_used_flags(vq);
+	if (ret)
+		kvnet_vq_fail(vq, "kick suppression unwritable");
 }
 
 /**
@@ -376,21 +411,19 @@ void kvnet_vq_disable_notify(struct kvnet_vq *vq)
  */
 bool kvnet_vq_enable_notify(struct kvnet_vq *vq)
 {
-	__virtio16 __user *avail_event;
+	bool muted = vq->used_flags & VRING_USED_F_NO_NOTIFY;
 	__virtio16 idx;
 
+	vq->used_flags &= ~VRING_USED_F_NO_NOTIFY;
 	if (kvnet_vq_has(vq, VIRTIO_RING_F_EVENT_IDX)) {
-		avail_event = (__virtio16 __user *)&vq->used->ring[vq->num];
-		if (put_user(cpu_to_kvnet16(vq, vq->avail_idx), avail_event)) {
+		/* Moved even if not muted: the guest's index may have. */
+		if (kvnet_vq_put_avail_event(vq, vq->avail_idx)) {
 			kvnet_vq_fail(vq, "avail event unwritable");
 			return false;
 		}
-	} else if (vq->used_flags & VRING_USED_F_NO_NOTIFY) {
-		vq->used_flags &= ~VRING_USED_F_NO_NOTIFY;
-		if (kvnet_vq_put_used_flags(vq)) {
-			kvnet_vq_fail(vq, "used flags unwritable");
-			return false;
-		}
+	} else if (muted && kvnet_vq_put_used_flags(vq)) {
+		kvnet_vq_fail(vq, "used flags unwritable");
+		return false;
 	}
 
 	/* Publish the request before looking for buffers once more. */

@@ -402,9 +402,11 @@ out:
 /* A snapshot of @vq's counters, taken between two handler runs. */
 void kvnet_vq_read_stats(struct kvnet_vq *vq, struct kvnet_vring_stats *st)
 {
+	kvnet_busy_poll_wait_begin(vq->dev);
 	mutex_lock(&vq->mutex);
 	*st = vq->stats;
 	mutex_unlock(&vq->mutex);
+	kvnet_busy_poll_wait_end(vq->dev);
 	st->index = vq->index;
 	st->kicks = atomic64_read(&vq->poll.wakeups);
 }

@@ -502,7 +502,8 @@ int __kvnet_debugfs_stats(const char *dir, const char *queue,
 		KVNET_FIELD(kicks), KVNET_FIELD(handler_runs),
 		KVNET_FIELD(calls), KVNET_FIELD(packets), KVNET_FIELD(bytes),
 		KVNET_FIELD(zerocopy_packets), KVNET_FIELD(errors),
-		KVNET_FIELD(requeues),
+		KVNET_FIELD(requeues), KVNET_FIELD(busy_polls),
+		KVNET_FIELD(busy_poll_hits),
 #undef KVNET_FIELD
 	};
 	char path[PATH_MAX], name[32];

@@ -30,6 +30,8 @@
  * @zerocopy_packets: TX packets sent without copying
  * @errors: times the queue stopped on a malformed ring
  * @requeues: handler runs that ended on the work budget and requeued
+ * @busy_polls: spins for guest buffers (VHOST_SET_VRING_BUSYLOOP_TIMEOUT)
+ * @busy_poll_hits: spins that ended with buffers, which needed no kick
  * @reserved: zero; room for new counters
  *
  * Counters only grow, from the device's open or its last
@@ -46,7 +48,9 @@ struct kvnet_vring_stats {
 	__u64 zerocopy_packets;
 	__u64 errors;
 	__u64 requeues;
-	__u64 reserved[7];
+	__u64 busy_polls;
+	__u64 busy_poll_hits;
+	__u64 reserved[5];
 };
 
 /* Read the counters of the virtqueue named by @index. Owner only. */
