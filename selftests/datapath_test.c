@@ -13,7 +13,8 @@
  * queue while the other carries traffic, and reset it as a VMM does.
  * The busy_poll fixtures set VHOST_SET_VRING_BUSYLOOP_TIMEOUT and watch
  * the worker take what the guest did not kick for while it spins, mute
- * and unmute kicks, and survive a guest that breaks the ring mid-spin.
+ * and unmute kicks, survive a guest that breaks the ring mid-spin, and
+ * give way to ioctls, close() and counter reads mid-spin.
  *
  * Each test runs against /dev/kvnet and against /dev/vhost-net, the
  * reference, with each of six feature sets it applies to: a fixture per
@@ -31,8 +32,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
@@ -288,6 +291,9 @@ struct dp {
 	unsigned int rx_restart;
 	/* kvnet's weight_packets to put back at teardown, or -1. */
 	long long saved_weight;
+	/* Busy polling: the test is pinned, its workers go to this CPU. */
+	bool spin_pinned;
+	int spin_worker_cpu;
 };
 
 static bool dp_has(const struct dp *dp, unsigned int feature)
@@ -2044,7 +2050,8 @@ static pid_t dp_task_named(const char *comm)
  * A spin ends as soon as another task wants the worker's CPU, and this
  * test, waking up to act on what it saw, would be one. So the test runs on
  * one CPU and the device's worker (a kernel thread named after the owner)
- * on another. Other tasks (kworkers, the runner) may still cut a spin
+ * on another; called again for a new device, this pins its worker to the
+ * same CPU. Other tasks (kworkers, the runner) may still cut a spin
  * short now and then: the tests that need a spin to last try
  * DP_SPIN_ATTEMPTS times, and fail only if no attempt caught one.
  */
@@ -2055,25 +2062,31 @@ static void dp_spin_pin(struct __test_metadata *_metadata, struct dp *dp)
 	char comm[32];
 	pid_t worker;
 
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed))
-		TH_LOG("sched_getaffinity: %s", strerror(errno));
-	for (cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++)
-		if (CPU_ISSET(cpu, &allowed))
-			cpus[n++] = cpu;
-	if (n < 2)
-		KVNET_SKIP("busy polling needs two CPUs: the worker's and ours");
+	if (!dp->spin_pinned) {
+		ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed))
+			TH_LOG("sched_getaffinity: %s", strerror(errno));
+		for (cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++)
+			if (CPU_ISSET(cpu, &allowed))
+				cpus[n++] = cpu;
+		if (n < 2)
+			KVNET_SKIP("busy polling needs two CPUs: the worker's and ours");
+		CPU_ZERO(&one);
+		CPU_SET(cpus[0], &one);
+		ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one))
+			TH_LOG("the test on CPU %d: %s", cpus[0],
+			       strerror(errno));
+		dp->spin_worker_cpu = cpus[1];
+		dp->spin_pinned = true;
+	}
 	snprintf(comm, sizeof(comm), "%s%d", dp->dev->worker_prefix, getpid());
 	worker = dp_task_named(comm);
 	ASSERT_LT(0, worker) TH_LOG("the worker thread %s: %s", comm,
 				    kvnet_errname(-worker));
 	CPU_ZERO(&one);
-	CPU_SET(cpus[0], &one);
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one))
-		TH_LOG("the test on CPU %d: %s", cpus[0], strerror(errno));
-	CPU_ZERO(&one);
-	CPU_SET(cpus[1], &one);
+	CPU_SET(dp->spin_worker_cpu, &one);
 	ASSERT_EQ(0, sched_setaffinity(worker, sizeof(one), &one))
-		TH_LOG("%s on CPU %d: %s", comm, cpus[1], strerror(errno));
+		TH_LOG("%s on CPU %d: %s", comm, dp->spin_worker_cpu,
+		       strerror(errno));
 }
 
 /*
@@ -2240,7 +2253,7 @@ TEST_F_TIMEOUT(busy_poll, tx_poll_takes_unkicked, 120)
 	dp_spin_timeout(_metadata, dp, VDRV_TX, DP_SPIN_LONG_US);
 	dp_spin_pin(_metadata, dp);
 	for (attempt = 1; !hit && attempt <= DP_SPIN_ATTEMPTS; attempt++) {
-		/* kvnet: waits out the spin of the attempt before. */
+		/* kvnet: ends the spin of the attempt before, if any. */
 		dp_stats(_metadata, dp, VDRV_TX, &st0);
 		dp_spin_post(_metadata, dp, &seq1, &len1);
 		ASSERT_EQ(0, vdrv_kick(tx));
@@ -2296,7 +2309,7 @@ TEST_F_TIMEOUT(busy_poll, tx_used_before_spin, 120)
 	dp_spin_timeout(_metadata, dp, VDRV_TX, DP_SPIN_LONG_US);
 	dp_spin_pin(_metadata, dp);
 	for (attempt = 1; !spun && attempt <= DP_SPIN_ATTEMPTS; attempt++) {
-		/* kvnet: waits out the spin of the attempt before. */
+		/* kvnet: ends the spin of the attempt before, if any. */
 		dp_stats(_metadata, dp, VDRV_TX, &st0);
 		dp_spin_post(_metadata, dp, &seq1, &len1);
 		ASSERT_EQ(0, vdrv_kick(tx));
@@ -2343,7 +2356,7 @@ TEST_F_TIMEOUT(busy_poll, rx_poll_takes_tx_answer, 120)
 	dp_spin_timeout(_metadata, dp, VDRV_RX, DP_SPIN_LONG_US);
 	dp_spin_pin(_metadata, dp);
 	for (attempt = 1; !hit && attempt <= DP_SPIN_ATTEMPTS; attempt++) {
-		/* kvnet: waits out the RX spin before, which holds TX. */
+		/* kvnet: ends the RX spin before, which holds TX. */
 		dp_stats(_metadata, dp, VDRV_TX, &st0);
 		ASSERT_EQ(0U, dp->rx_posted);
 		dp_rx_fill(_metadata, dp, 1);
@@ -2530,7 +2543,7 @@ TEST_F_TIMEOUT(busy_poll_kvnet, avail_jump_in_tx_spin, 120)
 		snprintf(when, sizeof(when), "attempt %u of %u", attempt,
 			 DP_SPIN_ATTEMPTS);
 
-		/* Waits out the spin of the attempt before. */
+		/* Ends the spin of the attempt before, if any. */
 		dp_stats(_metadata, dp, VDRV_TX, &tx0);
 		dp_stats(_metadata, dp, VDRV_RX, &rx0);
 		base = tx->avail_idx + 1;
@@ -2579,7 +2592,7 @@ TEST_F_TIMEOUT(busy_poll_kvnet, avail_jump_in_rx_spin, 120)
 		snprintf(when, sizeof(when), "attempt %u of %u", attempt,
 			 DP_SPIN_ATTEMPTS);
 
-		/* Waits out the RX spin before, which holds TX. */
+		/* Ends the RX spin before, which holds TX. */
 		dp_stats(_metadata, dp, VDRV_TX, &tx0);
 		dp_stats(_metadata, dp, VDRV_RX, &rx0);
 		base = tx->avail_idx;
@@ -2608,6 +2621,508 @@ TEST_F_TIMEOUT(busy_poll_kvnet, avail_jump_in_rx_spin, 120)
 	}
 	ASSERT_TRUE(in_spin) TH_LOG("no RX spin saw the TX ring break in %u attempts",
 				    DP_SPIN_ATTEMPTS);
+}
+
+/* ---- a spin gives way ---- */
+
+/*
+ * A spin holds the mutex of the queue it runs for, and an RX spin the TX
+ * queue's too. ioctls, close() and counter reads, which take those
+ * mutexes, say that they wait (the device's busy_poll_waiters) and the
+ * spin ends at once, however long its timeout: a VMM that stops a queue
+ * must not wait out a spin of minutes. The tests below catch a spin whose
+ * timeout is a minute or more, make such a call while it runs, and watch
+ * the call. vhost-net of 6.1 is no reference: its callers wait.
+ *
+ * A spin that does not give way is not always slow to find: in the test
+ * VM other tasks and RCU want the worker's CPU within 2 s or so, and its
+ * spin ends then, whatever the timeout. A caller would wait that long,
+ * well under any timeout worth setting. So a watchdog thread looks at the
+ * caller and the TX ring while the call runs: a caller blocked in the
+ * kernel while the spin goes on (TX kicks muted) for DP_GIVE_WAY_SEEN_MS
+ * is held by a spin that does not give way.
+ */
+
+/* A spin that outlasts the test, unless something ends it. */
+#define DP_SPIN_MINUTE_US	60000000U
+/* The longest a call may take (typically a few ms). */
+#define DP_GIVE_WAY_MS		5000
+/*
+ * How long a spin may go on while the caller is blocked: it should end
+ * within microseconds; the margin is for the vCPU threads of the test
+ * VM, which the host may not run for a while.
+ */
+#define DP_GIVE_WAY_SEEN_MS	50
+/* How often the watchdog looks. */
+#define DP_GIVE_WAY_POLL_MS	2
+/* A queue whose kicks are still muted this long after its frame spins. */
+#define DP_SPIN_SETTLE_MS	50
+/*
+ * Tries at that: in the test VM a spin often ends within 100 ms, when
+ * RCU or a kworker wants the worker's CPU.
+ */
+#define DP_SPIN_CATCH_ATTEMPTS	20
+/* Calls made mid-spin, one after the other. */
+#define DP_SPIN_CALL_ROUNDS	2
+#define DP_SPIN_CLOSE_ROUNDS	3
+#define DP_SPIN_RESET_ROUNDS	4
+
+/*
+ * Once the watchdog knows the spin holds the caller, or the call took
+ * DP_GIVE_WAY_MS, it ends the spin itself: it breaks the TX ring (an
+ * avail index past the ring size), which every spin watches and sees at
+ * once. Else the caller, in a state no signal ends, would wait out the
+ * whole timeout, up to 71 minutes (UINT32_MAX us), or until the VM's
+ * hung task check panics it.
+ *
+ * One thread watches every call of a test, started before any spin: a
+ * new thread's stack is a new mapping, and khugepaged, woken by it,
+ * queues work on every CPU (lru_add_drain_all()), which ends a spin.
+ */
+struct dp_spin_watchdog {
+	pthread_t thread;
+	/*
+	 * eventfds: a call starts (1) or the test is over (2); the call
+	 * returned; the watchdog is done with it.
+	 */
+	int start;
+	int returned;
+	int idle;
+	/* /proc/self/task/<caller>/stat, open. */
+	int caller_stat;
+	struct vdrv_vq *tx;
+	/* The call: when it started; ms into it: held since, ring broken. */
+	uint64_t t0;
+	long long held_since;
+	long long broke;
+};
+
+/*
+ * The state letter (R, S, D, ...) in the /proc stat file @fd of a task;
+ * '?' if unreadable. Read again, not reopened: a /proc dentry freed at
+ * each look would make RCU grace periods, which end spins.
+ */
+static char dp_task_state(int fd)
+{
+	char buf[256], *p;
+	ssize_t n;
+
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	/* "tid (comm) S ...": comm may hold anything, ')' included. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] ? p[2] : '?';
+}
+
+/* Watch one call until it returns, or end the spin that holds it. */
+static void dp_spin_watchdog_look(struct dp_spin_watchdog *wd)
+{
+	struct pollfd pfd = { .fd = wd->returned, .events = POLLIN };
+	long long ms, since = -1;
+
+	for (;;) {
+		if (poll(&pfd, 1, DP_GIVE_WAY_POLL_MS) > 0)
+			return;
+		ms = kvnet_now_ms() - wd->t0;
+		/* Blocked in the kernel (D: a mutex), the spin still on. */
+		if (dp_task_state(wd->caller_stat) != 'D' ||
+		    dp_kick_wanted(wd->tx))
+			since = -1;
+		else if (since < 0)
+			since = ms;
+		if (since >= 0 && ms - since >= DP_GIVE_WAY_SEEN_MS) {
+			wd->held_since = since;
+			break;
+		}
+		if (ms >= DP_GIVE_WAY_MS)
+			break;
+	}
+	vdrv_avail_idx_set(wd->tx, wd->tx->avail_idx + wd->tx->num + 1);
+	wd->broke = kvnet_now_ms() - wd->t0;
+}
+
+static void *dp_spin_watchdog_run(void *arg)
+{
+	struct dp_spin_watchdog *wd = arg;
+	eventfd_t v;
+
+	while (!eventfd_read(wd->start, &v) && v == 1) {
+		dp_spin_watchdog_look(wd);
+		if (eventfd_read(wd->returned, &v) ||
+		    eventfd_write(wd->idle, 1))
+			break;
+	}
+	return NULL;
+}
+
+/* Start the watchdog of the test's calls, once the test is pinned. */
+static void dp_spin_watchdog_start(struct __test_metadata *_metadata,
+				   struct dp *dp, struct dp_spin_watchdog *wd)
+{
+	char path[64];
+	int r;
+
+	*wd = (struct dp_spin_watchdog) { .tx = &dp->drv.vqs[VDRV_TX] };
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", gettid());
+	wd->caller_stat = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, wd->caller_stat) TH_LOG("%s: %s", path, strerror(errno));
+	wd->start = eventfd(0, EFD_CLOEXEC);
+	wd->returned = eventfd(0, EFD_CLOEXEC);
+	wd->idle = eventfd(0, EFD_CLOEXEC);
+	ASSERT_TRUE(wd->start >= 0 && wd->returned >= 0 && wd->idle >= 0)
+		TH_LOG("eventfd: %s", strerror(errno));
+	r = pthread_create(&wd->thread, NULL, dp_spin_watchdog_run, wd);
+	ASSERT_EQ(0, r) TH_LOG("pthread_create: %s", strerror(r));
+}
+
+static void dp_spin_watchdog_stop(struct dp_spin_watchdog *wd)
+{
+	eventfd_write(wd->start, 2);
+	pthread_join(wd->thread, NULL);
+	close(wd->start);
+	close(wd->returned);
+	close(wd->idle);
+	close(wd->caller_stat);
+}
+
+/* A call by this thread starts, which a spin may hold up. */
+static void dp_spin_watch(struct __test_metadata *_metadata,
+			  struct dp_spin_watchdog *wd)
+{
+	wd->held_since = -1;
+	wd->broke = -1;
+	wd->t0 = kvnet_now_ms();
+	ASSERT_EQ(0, eventfd_write(wd->start, 1))
+		TH_LOG("eventfd: %s", strerror(errno));
+}
+
+/*
+ * The call that dp_spin_watch() announced returned. The spin (of up to
+ * @spin_us) gave way to it: it never held the caller and is over (TX
+ * kicks back on), and the call took less than DP_GIVE_WAY_MS.
+ */
+static void dp_spin_unwatch(struct __test_metadata *_metadata, struct dp *dp,
+			    struct dp_spin_watchdog *wd, const char *call,
+			    uint32_t spin_us)
+{
+	long long ms = kvnet_now_ms() - wd->t0;
+	eventfd_t v;
+
+	ASSERT_EQ(0, eventfd_write(wd->returned, 1))
+		TH_LOG("eventfd: %s", strerror(errno));
+	ASSERT_EQ(0, eventfd_read(wd->idle, &v))
+		TH_LOG("eventfd: %s", strerror(errno));
+	TH_LOG("%s during a spin of up to %u s: %lld ms", call,
+	       spin_us / 1000000, ms);
+	ASSERT_GT(0, wd->held_since)
+		TH_LOG("%s blocked from %lld ms on, the spin going on: it did not give way (the watchdog broke the TX ring after %lld ms to end it)",
+		       call, wd->held_since, wd->broke);
+	ASSERT_GT(0, wd->broke)
+		TH_LOG("%s took %d ms: the watchdog broke the TX ring to end the spin",
+		       call, DP_GIVE_WAY_MS);
+	ASSERT_GT(DP_GIVE_WAY_MS, ms) TH_LOG("%s took too long", call);
+	EXPECT_TRUE(dp_kick_wanted(&dp->drv.vqs[VDRV_TX]))
+		TH_LOG("TX kicks still muted after %s: the spin went on", call);
+}
+
+static const char *dp_q_name(unsigned int q)
+{
+	return q == VDRV_TX ? "TX" : "RX";
+}
+
+/*
+ * Start a spin on the TX ring that lasts, for the call @call: a frame
+ * through queue @q, after which the TX handler (@q TX) or the RX handler
+ * (@q RX) spins, TX kicks muted. Caught when TX kicks are still muted
+ * DP_SPIN_SETTLE_MS + @extra_ms later, in one of DP_SPIN_CATCH_ATTEMPTS.
+ */
+static void dp_spin_catch(struct __test_metadata *_metadata, struct dp *dp,
+			  unsigned int q, unsigned int extra_ms,
+			  const char *call)
+{
+	unsigned int attempt, settle_ms = DP_SPIN_SETTLE_MS + extra_ms;
+
+	for (attempt = 1; attempt <= DP_SPIN_CATCH_ATTEMPTS; attempt++) {
+		if (q == VDRV_TX)
+			dp_tx_one(_metadata, dp, "the frame before a TX spin");
+		else
+			dp_rx_one(_metadata, dp, "the frame before an RX spin");
+		kvnet_sleep_ms(settle_ms);
+		if (!dp_kick_wanted(&dp->drv.vqs[VDRV_TX]))
+			return;
+		TH_LOG("before %s, attempt %u of %u: TX kicks back on %u ms after the frame: the %s spin was over",
+		       call, attempt, DP_SPIN_CATCH_ATTEMPTS, settle_ms,
+		       dp_q_name(q));
+	}
+	ASSERT_TRUE(false)
+		TH_LOG("no %s spin lasted %u ms in %u attempts: %s untested",
+		       dp_q_name(q), settle_ms, DP_SPIN_CATCH_ATTEMPTS, call);
+}
+
+/*
+ * A new device in place of the one closed or reset: both queues on the
+ * tap, nothing in flight, no busyloop timeout, its worker pinned.
+ */
+static void dp_spin_reopen(struct __test_metadata *_metadata, struct dp *dp)
+{
+	uint64_t features = dp->drv.features;
+	char comm[32];
+
+	vdrv_close(&dp->drv);
+	snprintf(comm, sizeof(comm), "%s%d", dp->dev->worker_prefix, getpid());
+	ASSERT_TRUE(kvnet_wait_until(dp_task_named(comm) == -ENOENT,
+				     DP_WAIT_MS))
+		TH_LOG("the worker %s of the device before is still there",
+		       comm);
+	memset(dp->tx, 0, sizeof(dp->tx));
+	memset(dp->rx, 0, sizeof(dp->rx));
+	dp->rx_fifo_head = dp->rx_posted = dp->rx_next = 0;
+	vdrv_open(&dp->drv, dp->dev->path, features);
+	dp->drv.vqs[VDRV_TX].indirect_gpa = DP_TX_TABLES;
+	dp->drv.vqs[VDRV_RX].indirect_gpa = DP_RX_TABLES;
+	kvnet_set_backend(dp->drv.fd, VDRV_RX, dp->tap);
+	kvnet_set_backend(dp->drv.fd, VDRV_TX, dp->tap);
+	dp_spin_pin(_metadata, dp);
+}
+
+/*
+ * During a TX spin of a minute, KVNET_GET_VRING_STATS, a debugfs read of
+ * the TX counters and a stop (GET_VRING_BASE) each return at once, and
+ * end the spin: so each needs a spin of its own. The counters show the
+ * spin they ended; the stop returns the right base and holds a kicked
+ * frame, which the restart sends. DP_SPIN_CALL_ROUNDS times.
+ */
+TEST_F_TIMEOUT(busy_poll_kvnet, spin_gives_way_to_calls, 240)
+{
+	struct dp *dp = &self->dp;
+	struct vdrv_vq *tx = &dp->drv.vqs[VDRV_TX];
+	struct kvnet_vring_stats st0, st, dbg;
+	struct vhost_vring_state s;
+	struct dp_spin_watchdog wd;
+	char dir[PATH_MAX];
+	uint8_t buf[DP_SLOT];
+	unsigned int round, len;
+	uint16_t base;
+	uint32_t seq;
+	ssize_t n;
+	int r;
+
+	r = __kvnet_debugfs_dir(getpid(), dir, sizeof(dir));
+	ASSERT_EQ(0, r) TH_LOG("debugfs directory of the device: %s",
+			       kvnet_errname(-r));
+	dp_spin_timeout(_metadata, dp, VDRV_TX, DP_SPIN_MINUTE_US);
+	dp_spin_pin(_metadata, dp);
+	dp_spin_watchdog_start(_metadata, dp, &wd);
+	for (round = 1; round <= DP_SPIN_CALL_ROUNDS; round++) {
+		dp_stats(_metadata, dp, VDRV_TX, &st0);
+		dp_spin_catch(_metadata, dp, VDRV_TX, 0,
+			      "KVNET_GET_VRING_STATS");
+		dp_spin_watch(_metadata, &wd);
+		r = __kvnet_get_stats(dp->drv.fd, VDRV_TX, &st);
+		dp_spin_unwatch(_metadata, dp, &wd, "KVNET_GET_VRING_STATS",
+				DP_SPIN_MINUTE_US);
+		ASSERT_EQ(0, r) TH_LOG("KVNET_GET_VRING_STATS: %s",
+				       kvnet_errname(-r));
+		EXPECT_LT(st0.busy_polls, st.busy_polls)
+			TH_LOG("KVNET_GET_VRING_STATS: the spin it ended not counted");
+
+		dp_spin_catch(_metadata, dp, VDRV_TX, 0, "a debugfs read");
+		dp_spin_watch(_metadata, &wd);
+		r = __kvnet_debugfs_stats(dir, "tx", &dbg);
+		dp_spin_unwatch(_metadata, dp, &wd,
+				kvnet_fmt("a debugfs read of %s/tx", dir),
+				DP_SPIN_MINUTE_US);
+		ASSERT_EQ(0, r) TH_LOG("%s/tx: %s", dir, kvnet_errname(-r));
+		EXPECT_LT(st.busy_polls, dbg.busy_polls)
+			TH_LOG("debugfs: the spin it ended not counted");
+
+		dp_spin_catch(_metadata, dp, VDRV_TX, 0,
+			      "VHOST_GET_VRING_BASE");
+		s = (struct vhost_vring_state) { .index = VDRV_TX };
+		dp_spin_watch(_metadata, &wd);
+		r = __kvnet_ioctl(dp->drv.fd, VHOST_GET_VRING_BASE, &s) ?
+		    -errno : 0;
+		dp_spin_unwatch(_metadata, dp, &wd,
+				"VHOST_GET_VRING_BASE on TX",
+				DP_SPIN_MINUTE_US);
+		ASSERT_EQ(0, r) TH_LOG("VHOST_GET_VRING_BASE: %s",
+				       kvnet_errname(-r));
+		/* Every frame made available was sent, and used. */
+		EXPECT_EQ(tx->avail_idx, s.num)
+			TH_LOG("GET_VRING_BASE during a TX spin: %u, expected %u",
+			       s.num, tx->avail_idx);
+		EXPECT_EQ(tx->avail_idx, vdrv_used_idx(tx))
+			TH_LOG("TX used index %u, expected %u",
+			       vdrv_used_idx(tx), tx->avail_idx);
+
+		/* Stopped: a kicked frame stays until the VMM restarts TX. */
+		dp_spin_post(_metadata, dp, &seq, &len);
+		ASSERT_EQ(0, vdrv_notify(tx));
+		n = dp_tap_recv(dp, buf, sizeof(buf), DP_SPIN_QUIET_MS);
+		EXPECT_EQ(-ETIMEDOUT, n)
+			TH_LOG("frame %u went out of a stopped TX queue",
+			       dp_frame_seq(buf, n));
+		vdrv_vq_reset(&dp->drv, VDRV_TX, dp->tap, 0, &base);
+		EXPECT_EQ(s.num, base) TH_LOG("GET_VRING_BASE again, stopped");
+		dp_tx_expect(_metadata, dp, seq, len,
+			     "the frame kicked while TX was stopped");
+		dp_tx_drain(_metadata, dp, "after the restart");
+	}
+	dp_spin_watchdog_stop(&wd);
+}
+
+/*
+ * After close() of the device, which kvnet's refcnt counted in @refcnt:
+ * the refcnt is back, no debugfs directory names us, and the tap, held
+ * by us alone now, attaches again once we close it (TUNSETIFF: the same
+ * persistent tap, not a new one). Its new fd is dp->tap.
+ */
+static void dp_spin_check_released(struct __test_metadata *_metadata,
+				   struct dp *dp, long long refcnt)
+{
+	int sz = dp->drv.hdr_len, fd, r;
+	char dir[PATH_MAX], name[IFNAMSIZ];
+
+	EXPECT_TRUE(kvnet_wait_until(kvnet_module_refcnt("kvnet") == refcnt - 1,
+				     DP_WAIT_MS))
+		TH_LOG("kvnet refcnt %lld after close(), expected %lld",
+		       kvnet_module_refcnt("kvnet"), refcnt - 1);
+	r = __kvnet_debugfs_dir(getpid(), dir, sizeof(dir));
+	EXPECT_EQ(-ENOENT, r) TH_LOG("debugfs after close(): %s",
+				     r ? kvnet_errname(-r) : dir);
+
+	/* The control: our own fd still holds the tap. */
+	fd = __kvnet_tap_create(KVNET_TAP_FLAGS, dp->tap_name, name);
+	EXPECT_EQ(-EBUSY, fd) TH_LOG("TUNSETIFF %s while we hold it: %s",
+				     dp->tap_name,
+				     fd < 0 ? kvnet_errname(-fd) : "attached");
+	if (fd >= 0)
+		close(fd);
+	close(dp->tap);
+	dp->tap = -1;
+	EXPECT_TRUE(kvnet_wait_until((fd = __kvnet_tap_create(KVNET_TAP_FLAGS,
+							      dp->tap_name,
+							      name)) >= 0,
+				     DP_WAIT_MS))
+		TH_LOG("TUNSETIFF %s after close(): %s: the device still holds it",
+		       dp->tap_name, kvnet_errname(-fd));
+	ASSERT_LE(0, fd);
+	dp->tap = fd;
+	EXPECT_EQ(dp->ifindex, (int)if_nametoindex(name))
+		TH_LOG("%s is a new tap, not ours", name);
+	ASSERT_EQ(0, ioctl(fd, TUNSETVNETHDRSZ, &sz))
+		TH_LOG("TUNSETVNETHDRSZ: %s", strerror(errno));
+}
+
+/*
+ * close() of the device during a TX spin of a minute returns at once, and
+ * the device let go of everything. Then again with a new device.
+ */
+TEST_F_TIMEOUT(busy_poll_kvnet, spin_gives_way_to_close, 180)
+{
+	struct dp *dp = &self->dp;
+	struct dp_spin_watchdog wd;
+	unsigned int round;
+	long long refcnt;
+	int r;
+
+	/* Persistent: what attaches to it afterwards can tell it is ours. */
+	ASSERT_EQ(0, ioctl(dp->tap, TUNSETPERSIST, 1))
+		TH_LOG("TUNSETPERSIST: %s", strerror(errno));
+	dp_spin_pin(_metadata, dp);
+	dp_spin_watchdog_start(_metadata, dp, &wd);
+	for (round = 1; round <= DP_SPIN_CLOSE_ROUNDS; round++) {
+		if (round > 1)
+			dp_spin_reopen(_metadata, dp);
+		dp_spin_timeout(_metadata, dp, VDRV_TX, DP_SPIN_MINUTE_US);
+		refcnt = kvnet_module_refcnt("kvnet");
+		ASSERT_LT(0, refcnt)
+			TH_LOG("kvnet refcnt %lld with a device open", refcnt);
+		dp_spin_catch(_metadata, dp, VDRV_TX, 0, "close()");
+		dp_spin_watch(_metadata, &wd);
+		r = close(dp->drv.fd) ? -errno : 0;
+		dp->drv.fd = -1;
+		dp_spin_unwatch(_metadata, dp, &wd,
+				kvnet_fmt("close() of device %u of %u", round,
+					  DP_SPIN_CLOSE_ROUNDS),
+				DP_SPIN_MINUTE_US);
+		ASSERT_EQ(0, r) TH_LOG("close(): %s", kvnet_errname(-r));
+		dp_spin_check_released(_metadata, dp, refcnt);
+	}
+	dp_spin_watchdog_stop(&wd);
+	EXPECT_EQ(0, ioctl(dp->tap, TUNSETPERSIST, 0))
+		TH_LOG("TUNSETPERSIST off: %s", strerror(errno));
+}
+
+/* @n frames, each through TX or RX at random. */
+static void dp_spin_traffic(struct __test_metadata *_metadata, struct dp *dp,
+			    unsigned int n)
+{
+	while (n--) {
+		if (dp_rand(dp) % 2)
+			dp_tx_one(_metadata, dp, "traffic");
+		else
+			dp_rx_one(_metadata, dp, "traffic");
+	}
+}
+
+/*
+ * Fuzz-style: a device carries traffic both ways; a random huge busyloop
+ * timeout (a minute up to UINT32_MAX us, 71 minutes) goes on TX or RX at
+ * random, traffic goes on, and VHOST_RESET_OWNER comes at a random moment
+ * of the spin that follows: it returns at once, and leaves the device
+ * without owner or worker. Then again on a new device. The draws follow
+ * from the seed (KVNET_DP_SEED).
+ */
+TEST_F_TIMEOUT(busy_poll_kvnet, reset_owner_in_huge_spin, 240)
+{
+	struct dp *dp = &self->dp;
+	char dir[PATH_MAX], path[PATH_MAX + 8], comm[32], call[96];
+	struct dp_spin_watchdog wd;
+	unsigned int round, q;
+	long long owner;
+	uint32_t us;
+	int r;
+
+	snprintf(comm, sizeof(comm), "%s%d", dp->dev->worker_prefix, getpid());
+	dp_spin_pin(_metadata, dp);
+	dp_spin_watchdog_start(_metadata, dp, &wd);
+	for (round = 1; round <= DP_SPIN_RESET_ROUNDS; round++) {
+		if (round > 1)
+			dp_spin_reopen(_metadata, dp);
+		q = dp_rand(dp) % 2 ? VDRV_TX : VDRV_RX;
+		/* The largest value once, whatever the seed. */
+		us = round == 1 ? UINT32_MAX :
+		     DP_SPIN_MINUTE_US +
+		     dp_rand(dp) % (UINT32_MAX - DP_SPIN_MINUTE_US);
+		snprintf(call, sizeof(call),
+			 "VHOST_RESET_OWNER, round %u of %u (%s spin, %u us)",
+			 round, DP_SPIN_RESET_ROUNDS, dp_q_name(q), us);
+		r = __kvnet_debugfs_dir(getpid(), dir, sizeof(dir));
+		ASSERT_EQ(0, r) TH_LOG("debugfs directory of the device: %s",
+				       kvnet_errname(-r));
+
+		dp_spin_traffic(_metadata, dp, 1 + dp_rand(dp) % 8);
+		dp_spin_timeout(_metadata, dp, q, us);
+		dp_spin_traffic(_metadata, dp, dp_rand(dp) % 8);
+		dp_spin_catch(_metadata, dp, q, dp_rand(dp) % 50, call);
+		dp_spin_watch(_metadata, &wd);
+		r = __kvnet_ioctl_noarg(dp->drv.fd, VHOST_RESET_OWNER) ?
+		    -errno : 0;
+		dp_spin_unwatch(_metadata, dp, &wd, call, us);
+		ASSERT_EQ(0, r) TH_LOG("%s: %s", call, kvnet_errname(-r));
+
+		snprintf(path, sizeof(path), "%s/owner", dir);
+		owner = kvnet_read_ll(path);
+		EXPECT_EQ(0, owner) TH_LOG("%s: owner %lld after the reset",
+					   path, owner);
+		EXPECT_TRUE(kvnet_wait_until(dp_task_named(comm) == -ENOENT,
+					     DP_WAIT_MS))
+			TH_LOG("the worker %s outlived the reset", comm);
+	}
+	dp_spin_watchdog_stop(&wd);
 }
 
 KVNET_HARNESS_MAIN
