@@ -2012,40 +2012,6 @@ static void dp_spin_timeout(struct __test_metadata *_metadata, struct dp *dp,
 	kvnet_ioctl(dp->drv.fd, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s);
 }
 
-/* The pid of the one task named @comm: > 0, -ENOENT or -EEXIST. */
-static pid_t dp_task_named(const char *comm)
-{
-	pid_t found = -ENOENT;
-	struct dirent *de;
-	DIR *proc;
-
-	proc = opendir("/proc");
-	if (!proc)
-		return -errno;
-	while ((de = readdir(proc))) {
-		char path[sizeof(de->d_name) + 16], buf[32];
-		ssize_t n;
-		int fd;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;	/* exited meanwhile */
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
-		if (!strcmp(buf, comm))
-			found = found == -ENOENT ? atoi(de->d_name) : -EEXIST;
-	}
-	closedir(proc);
-	return found;
-}
-
 /*
  * A spin ends as soon as another task wants the worker's CPU, and this
  * test, waking up to act on what it saw, would be one. So the test runs on
@@ -2079,7 +2045,7 @@ static void dp_spin_pin(struct __test_metadata *_metadata, struct dp *dp)
 		dp->spin_pinned = true;
 	}
 	snprintf(comm, sizeof(comm), "%s%d", dp->dev->worker_prefix, getpid());
-	worker = dp_task_named(comm);
+	worker = kvnet_task_named(comm);
 	ASSERT_LT(0, worker) TH_LOG("the worker thread %s: %s", comm,
 				    kvnet_errname(-worker));
 	CPU_ZERO(&one);
@@ -2872,7 +2838,7 @@ static void dp_spin_reopen(struct __test_metadata *_metadata, struct dp *dp)
 
 	vdrv_close(&dp->drv);
 	snprintf(comm, sizeof(comm), "%s%d", dp->dev->worker_prefix, getpid());
-	ASSERT_TRUE(kvnet_wait_until(dp_task_named(comm) == -ENOENT,
+	ASSERT_TRUE(kvnet_wait_until(kvnet_task_named(comm) == -ENOENT,
 				     DP_WAIT_MS))
 		TH_LOG("the worker %s of the device before is still there",
 		       comm);
@@ -3118,7 +3084,7 @@ TEST_F_TIMEOUT(busy_poll_kvnet, reset_owner_in_huge_spin, 240)
 		owner = kvnet_read_ll(path);
 		EXPECT_EQ(0, owner) TH_LOG("%s: owner %lld after the reset",
 					   path, owner);
-		EXPECT_TRUE(kvnet_wait_until(dp_task_named(comm) == -ENOENT,
+		EXPECT_TRUE(kvnet_wait_until(kvnet_task_named(comm) == -ENOENT,
 					     DP_WAIT_MS))
 			TH_LOG("the worker %s outlived the reset", comm);
 	}

@@ -101,6 +101,8 @@ long long kvnet_module_refcnt(const char *module);
 int kvnet_count_threads(const char *prefix);
 /* Tasks whose comm is exactly @comm. */
 int kvnet_count_comm(const char *comm);
+/* The pid of the one task named @comm: > 0, -ENOENT or -EEXIST. */
+pid_t kvnet_task_named(const char *comm);
 /* One past the highest user address (TASK_SIZE_MAX) of the running kernel. */
 uint64_t kvnet_user_addr_limit(void);
 

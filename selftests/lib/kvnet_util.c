@@ -150,8 +150,11 @@ long long kvnet_module_refcnt(const char *module)
 	return val < 0 ? -1 : val;
 }
 
-/* Tasks whose comm equals @comm, or starts with it unless @exact. */
-static int kvnet_count_tasks(const char *comm, bool exact)
+/*
+ * Tasks whose comm equals @comm, or starts with it unless @exact; the pid
+ * of the last one found in *@pid, if not NULL.
+ */
+static int kvnet_count_tasks(const char *comm, bool exact, pid_t *pid)
 {
 	size_t len = strlen(comm);
 	struct dirent *de;
@@ -178,8 +181,11 @@ static int kvnet_count_tasks(const char *comm, bool exact)
 			continue;
 		buf[n] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		if (exact ? !strcmp(buf, comm) : !strncmp(buf, comm, len))
-			count++;
+		if (exact ? strcmp(buf, comm) : strncmp(buf, comm, len))
+			continue;
+		count++;
+		if (pid)
+			*pid = atoi(de->d_name);
 	}
 	closedir(proc);
 	return count;
@@ -187,12 +193,23 @@ static int kvnet_count_tasks(const char *comm, bool exact)
 
 int kvnet_count_threads(const char *prefix)
 {
-	return kvnet_count_tasks(prefix, false);
+	return kvnet_count_tasks(prefix, false, NULL);
 }
 
 int kvnet_count_comm(const char *comm)
 {
-	return kvnet_count_tasks(comm, true);
+	return kvnet_count_tasks(comm, true, NULL);
+}
+
+pid_t kvnet_task_named(const char *comm)
+{
+	pid_t pid = 0;
+	int n;
+
+	n = kvnet_count_tasks(comm, true, &pid);
+	if (n < 0)
+		return n;
+	return n == 1 ? pid : n ? -EEXIST : -ENOENT;
 }
 
 uint64_t kvnet_user_addr_limit(void)
