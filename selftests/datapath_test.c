@@ -2363,53 +2363,45 @@ TEST_F_TIMEOUT(busy_poll, rx_poll_takes_tx_answer, 120)
 }
 
 /*
- * Once a TX spin timed out, nothing is left muted: a new TX buffer asks
- * for a kick, stays until kicked, and goes out when kicked.
+ * Once a spin on @q's handler timed out (an RX spin muted TX kicks),
+ * nothing is left muted: a new TX buffer asks for a kick, stays until
+ * kicked, and goes out when kicked.
  */
-TEST_F(busy_poll, tx_spin_end_unmutes)
+static void dp_spin_end_unmutes(struct __test_metadata *_metadata,
+				struct dp *dp, unsigned int q)
 {
-	struct dp *dp = &self->dp;
+	const char *name = q == VDRV_TX ? "TX" : "RX";
 	struct kvnet_vring_stats st0, st;
 
-	dp_spin_timeout(_metadata, dp, VDRV_TX, DP_SPIN_SHORT_US);
+	dp_spin_timeout(_metadata, dp, q, DP_SPIN_SHORT_US);
 	dp_stats(_metadata, dp, VDRV_TX, &st0);
-	dp_tx_one(_metadata, dp, "a kicked TX frame");
+	if (q == VDRV_TX)
+		dp_tx_one(_metadata, dp, "a kicked TX frame");
+	else
+		dp_rx_one(_metadata, dp, "an RX frame");
 	kvnet_sleep_ms(DP_SPIN_AFTER_MS);
 	dp_spin_needs_kick(_metadata, dp,
-			   kvnet_fmt("%u ms after a %u ms TX spin",
-				     DP_SPIN_AFTER_MS, DP_SPIN_SHORT_US / 1000));
+			   kvnet_fmt("%u ms after a %u ms %s spin",
+				     DP_SPIN_AFTER_MS, DP_SPIN_SHORT_US / 1000,
+				     name));
 	if (!dp->dev->kvnet)
 		return;
 	dp_stats(_metadata, dp, VDRV_TX, &st);
 	EXPECT_LT(st0.busy_polls, st.busy_polls)
-		TH_LOG("the TX handler never spun: nothing was tested");
+		TH_LOG("the %s handler never spun on TX: nothing was tested",
+		       name);
 	EXPECT_EQ(st0.busy_poll_hits, st.busy_poll_hits)
 		TH_LOG("a spin found buffers nobody made available");
 }
 
-/*
- * The same after an RX spin, which muted TX kicks: unmuted once it timed
- * out.
- */
+TEST_F(busy_poll, tx_spin_end_unmutes)
+{
+	dp_spin_end_unmutes(_metadata, &self->dp, VDRV_TX);
+}
+
 TEST_F(busy_poll, rx_spin_end_unmutes_tx)
 {
-	struct dp *dp = &self->dp;
-	struct kvnet_vring_stats st0, st;
-
-	dp_spin_timeout(_metadata, dp, VDRV_RX, DP_SPIN_SHORT_US);
-	dp_stats(_metadata, dp, VDRV_TX, &st0);
-	dp_rx_one(_metadata, dp, "an RX frame");
-	kvnet_sleep_ms(DP_SPIN_AFTER_MS);
-	dp_spin_needs_kick(_metadata, dp,
-			   kvnet_fmt("%u ms after a %u ms RX spin",
-				     DP_SPIN_AFTER_MS, DP_SPIN_SHORT_US / 1000));
-	if (!dp->dev->kvnet)
-		return;
-	dp_stats(_metadata, dp, VDRV_TX, &st);
-	EXPECT_LT(st0.busy_polls, st.busy_polls)
-		TH_LOG("the RX handler never spun on TX: nothing was tested");
-	EXPECT_EQ(st0.busy_poll_hits, st.busy_poll_hits)
-		TH_LOG("a spin found buffers nobody made available");
+	dp_spin_end_unmutes(_metadata, &self->dp, VDRV_RX);
 }
 
 /* ---- a hostile guest during a spin ---- */
