@@ -332,14 +332,15 @@ struct nb_argv {
 static void nb_vmm_argv(struct nb_target *t, struct nb_argv *a)
 {
 	char **v = a->argv;
+	char poll[32] = "";
+
+	/* Both VMMs take QEMU's netdev key; the user backend has no poll. */
+	if (nb_poll_us && strcmp(t->cfg->backend, "user"))
+		snprintf(poll, sizeof(poll), ",poll-us=%u", nb_poll_us);
 
 	if (t->cfg->kind == NB_KVNET_VMM) {
-		snprintf(a->net, sizeof(a->net), "tap=%s,backend=%s",
-			 t->host->peer.tap, t->cfg->backend);
-		if (nb_poll_us && strcmp(t->cfg->backend, "user"))
-			snprintf(a->net + strlen(a->net),
-				 sizeof(a->net) - strlen(a->net),
-				 ",poll-us=%u", nb_poll_us);
+		snprintf(a->net, sizeof(a->net), "tap=%s,backend=%s%s",
+			 t->host->peer.tap, t->cfg->backend, poll);
 		snprintf(a->mem, sizeof(a->mem), "%uM", NB_GUEST_MEM_MIB);
 		*v++ = a->vmm;
 		*v++ = "--kernel";
@@ -358,16 +359,12 @@ static void nb_vmm_argv(struct nb_target *t, struct nb_argv *a)
 		*v++ = "--stats";
 	} else {
 		snprintf(a->net, sizeof(a->net),
-			 "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=on",
-			 t->host->peer.tap);
+			 "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=on%s",
+			 t->host->peer.tap, poll);
 		if (t->kvnet_fd >= 0)
 			snprintf(a->net + strlen(a->net),
 				 sizeof(a->net) - strlen(a->net),
 				 ",vhostfd=%d", t->kvnet_fd);
-		if (nb_poll_us)
-			snprintf(a->net + strlen(a->net),
-				 sizeof(a->net) - strlen(a->net),
-				 ",poll-us=%u", nb_poll_us);
 		snprintf(a->mem, sizeof(a->mem), "%u", NB_GUEST_MEM_MIB);
 		*v++ = NB_QEMU;
 		*v++ = "-L";
