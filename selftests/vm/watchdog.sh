@@ -60,21 +60,27 @@ symbolize() {
 
 # Where the vCPUs are: registers, and a stack guess for each.
 vcpu_report() {
-	local regs cpu rsp
+	local regs cpu rip rsp
 
 	regs=$(monitor_cmd "info registers -a")
 	echo "$regs"
-	while read -r cpu; do
-		rsp=$(awk -v c="CPU#$cpu" '$0 == c { on = 1; next }
-			on && /^CPU#/ { exit }
-			on { for (i = 1; i <= NF; i++) if ($i ~ /^RSP=/) { sub(/RSP=/, "", $i); print $i; exit } }' <<<"$regs")
+	while read -r cpu rip rsp; do
 		echo "CPU#$cpu RIP and stack, named:"
 		{
-			sed -n "/^CPU#$cpu\$/,/^CPU#/s/.*RIP=\([0-9a-f]*\).*/\1/p" <<<"$regs"
+			echo "$rip"
 			monitor_cmd "cpu $cpu" >/dev/null
 			[[ -n $rsp ]] && monitor_cmd "x /96gx 0x$rsp" | cut -d: -f2
 		} | tr ' ' '\n' | symbolize
-	done < <(sed -n 's/^CPU#\([0-9]*\).*/\1/p' <<<"$regs")
+	done < <(awk '
+		function out() { if (cpu != "") print cpu, rip, rsp }
+		/^CPU#/ { out(); cpu = substr($1, 5); rip = rsp = ""; next }
+		{
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^RIP=/) rip = substr($i, 5)
+				if ($i ~ /^RSP=/) rsp = substr($i, 5)
+			}
+		}
+		END { out() }' <<<"$regs")
 }
 
 # Run in the background while QEMU runs.
